@@ -1,0 +1,242 @@
+// Tests run the checker on the repository's real workflows (which must pass)
+// and on fixtures that each break one rule (which must be caught, at the
+// right path, with the message that says what to fix, and nothing else).
+// A golden file keeps the full text of every message under review; refresh
+// it with `go test ./internal/workflowcheck -update`.
+package workflowcheck
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/problems.golden")
+
+const workflowsDir = "../../.github/workflows"
+
+func TestRepositoryWorkflowsPass(t *testing.T) {
+	for _, name := range []string{"deploy.yml", "pr.yml"} {
+		t.Run(name, func(t *testing.T) {
+			problems, err := CheckFile(filepath.Join(workflowsDir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range problems {
+				t.Errorf("%s", p)
+			}
+		})
+	}
+}
+
+// want is one expected problem: its path and a distinctive part of its message.
+type want struct{ path, message string }
+
+var fixtureCases = []struct {
+	file  string
+	wants []want
+}{
+	{"deploy_tag_pinned.yml", []want{{"jobs.deploy.steps[0].uses", `actions/checkout is pinned to "v4", a movable ref`}}},
+	{"deploy_sha_without_comment.yml", []want{{"jobs.deploy.steps[0].uses", "without a version comment"}}},
+	{"deploy_write_all.yml", []want{{"permissions", "permissions: write-all grants every scope"}}},
+	{"deploy_missing_id_token.yml", []want{{"permissions", "id-token: write is missing"}}},
+	{"deploy_job_widens.yml", []want{{"jobs.deploy.permissions", "widens the workflow permissions with contents: write"}}},
+	{"deploy_aws_cli.yml", []want{
+		{"jobs.deploy.steps[1].run", "run step calls aws:"},
+		{"jobs.deploy.steps[1].run", "run step calls kubectl:"},
+	}},
+	{"deploy_cancel_in_progress.yml", []want{{"concurrency.cancel-in-progress", "cancel-in-progress: true would cancel a deploy mid-rollout"}}},
+	{"deploy_shared_concurrency.yml", []want{{"concurrency.group", `group "deploy" must be per environment`}}},
+	{"deploy_role_from_secrets.yml", []want{
+		{"jobs.deploy.steps[1].with.args", "--role-arn comes from secrets.*"},
+		{"jobs.deploy.steps[1].with.args", "reads secrets.AWS_ROLE_ARN"},
+	}},
+	{"deploy_literal_token.yml", []want{{"jobs.deploy.steps[1].with.args", "--request-token is \"${{ env.ACTIONS_ID_TOKEN_REQUEST_TOKEN }}\": pass it as the Dagger secret env:ACTIONS_ID_TOKEN_REQUEST_TOKEN"}}},
+	{"deploy_two_deploys.yml", []want{{"jobs.deploy.steps[2].with.args", "a second step calls deploy (the first is jobs.deploy.steps[1].with.args)"}}},
+	{"deploy_no_deploy.yml", []want{{"jobs", "no step calls deploy"}}},
+	{"deploy_no_environment.yml", []want{{"jobs.deploy", "deploys without environment"}}},
+	{"deploy_environment_mismatch.yml", []want{{"jobs.deploy.environment", `environment "prod" differs from --overlay`}}},
+	{"deploy_pull_request_trigger.yml", []want{
+		{"on.pull_request", "pull_request must not trigger a deploy"},
+		{"on.push", "push deploys from any branch"},
+	}},
+	{"deploy_free_text_environment.yml", []want{{"on.workflow_dispatch.inputs.environment", "needs type: choice with options [dev, staging, prod]"}}},
+	{"deploy_dagger_latest.yml", []want{{"jobs.deploy.steps[1].with.version", `version "latest" is not pinned`}}},
+	{"deploy_aws_action.yml", []want{{"jobs.deploy.steps[1].uses", "aws-actions/configure-aws-credentials is not allowed in deploy.yml"}}},
+	{"deploy_no_summary.yml", []want{{"jobs.deploy", "the deploy report never reaches the job summary"}}},
+	{"deploy_run_injection.yml", []want{{"jobs.deploy.steps[2].run", "run script interpolates ${{ ... }} directly"}}},
+	{"deploy_any_branch.yml", []want{{"jobs.deploy.if", "deploys whatever branch a manual run picks"}}},
+	{"deploy_true_key.yml", []want{{"on.pull_request_target", "pull_request_target must not trigger a deploy"}}},
+
+	{"pr_deploys.yml", []want{{"jobs.render.steps[3].with.args", "the PR workflow calls deploy"}}},
+	{"pr_secrets.yml", []want{{"jobs.test.steps[1].with.cloud-token", "reads secrets.DAGGER_CLOUD_TOKEN: pull-request workflows"}}},
+	{"pr_tag_pinned.yml", []want{{"jobs.test.steps[1].uses", `dagger/dagger-for-github is pinned to "main", a movable ref`}}},
+	{"pr_plan_not_opt_in.yml", []want{{"jobs.plan.if", "reaches AWS without the opt-in"}}},
+	{"pr_plan_forks.yml", []want{{"jobs.plan.if", "would give fork PRs an AWS token"}}},
+	{"pr_id_token_top.yml", []want{{"permissions.id-token", "id-token: write at the top reaches every job"}}},
+	{"pr_test_job_token.yml", []want{{"jobs.test.permissions", "only the plan job may ask for id-token: write; job test does not call plan"}}},
+	{"pr_target.yml", []want{
+		{"on", "no pull_request trigger"},
+		{"on.pull_request_target", "pull_request_target runs PR code with a write token and secrets"},
+	}},
+	{"pr_docker_run.yml", []want{{"jobs.build.steps[0].run", "run step calls docker:"}}},
+}
+
+func TestFixturesBreakExactlyTheirRule(t *testing.T) {
+	for _, tc := range fixtureCases {
+		t.Run(tc.file, func(t *testing.T) {
+			got := checkFixture(t, tc.file)
+			for _, w := range tc.wants {
+				if !hasProblem(got, w) {
+					t.Errorf("missing problem at %s containing %q", w.path, w.message)
+				}
+			}
+			if len(got) != len(tc.wants) {
+				t.Errorf("got %d problems, want %d:\n%s", len(got), len(tc.wants), join(got))
+			}
+		})
+	}
+}
+
+// TestProblemsGolden pins the full wording of every message.
+func TestProblemsGolden(t *testing.T) {
+	var b strings.Builder
+	for _, tc := range fixtureCases {
+		for _, p := range checkFixture(t, tc.file) {
+			b.WriteString(tc.file + ": " + p.Path + ": " + p.Message + "\n")
+		}
+	}
+	compareGolden(t, "testdata/problems.golden", b.String())
+}
+
+// TestEveryFixtureIsCovered keeps a new fixture from sitting unchecked.
+func TestEveryFixtureIsCovered(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, tc := range fixtureCases {
+		covered[tc.file] = true
+	}
+	for _, f := range files {
+		if !covered[filepath.Base(f)] {
+			t.Errorf("%s has no case in fixtureCases", f)
+		}
+	}
+	if len(files) != len(fixtureCases) {
+		t.Errorf("%d fixtures on disk, %d cases", len(files), len(fixtureCases))
+	}
+}
+
+func TestOnKeyForms(t *testing.T) {
+	// Each form names pull_request_target, which deploy.yml must reject, so
+	// the problem proves the triggers were read.
+	for _, on := range []string{
+		"on: pull_request_target",
+		"on: [push, pull_request_target]",
+		"\"on\": {pull_request_target: {}}",
+		"true: {pull_request_target: {}}",
+	} {
+		t.Run(on, func(t *testing.T) {
+			got := CheckDeploy([]byte(on + "\njobs: {x: {runs-on: ubuntu-24.04}}\n"))
+			if !hasProblem(got, want{"on.pull_request_target", "must not trigger a deploy"}) {
+				t.Errorf("pull_request_target not found:\n%s", join(got))
+			}
+		})
+	}
+}
+
+func TestUnparsableInput(t *testing.T) {
+	for name, in := range map[string]string{
+		"bad yaml": "on: [push\n",
+		"a list":   "- on\n",
+		"no jobs":  "on: push\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, check := range []func([]byte) []Problem{CheckDeploy, CheckPR} {
+				got := check([]byte(in))
+				if len(got) != 1 || !strings.HasPrefix(got[0].Message, "not a valid workflow:") {
+					t.Errorf("want one parse problem, got:\n%s", join(got))
+				}
+			}
+		})
+	}
+}
+
+func TestCheckFileNamesTheFile(t *testing.T) {
+	data, err := os.ReadFile("testdata/deploy_write_all.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "deploy.yml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := CheckFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].File != path || got[0].Path != "permissions" {
+		t.Fatalf("got %v", got)
+	}
+	if _, err := CheckFile("testdata/deploy_write_all.yml"); err == nil || !strings.Contains(err.Error(), "name the file deploy.yml or pr.yml") {
+		t.Errorf("unknown workflow name: err = %v", err)
+	}
+}
+
+func TestTokenizeKeepsExpressionsWhole(t *testing.T) {
+	got := tokenize("deploy --overlay ${{ inputs.environment || 'staging' }} --x 'a b' \\\n  --y=\"c d\"")
+	wantToks := []string{"deploy", "--overlay", "${{ inputs.environment || 'staging' }}", "--x", "'a b'", "--y=\"c d\""}
+	if strings.Join(got, "|") != strings.Join(wantToks, "|") {
+		t.Errorf("tokenize = %q, want %q", got, wantToks)
+	}
+}
+
+func checkFixture(t *testing.T, name string) []Problem {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(name, "pr_") {
+		return CheckPR(data)
+	}
+	return CheckDeploy(data)
+}
+
+func hasProblem(ps []Problem, w want) bool {
+	for _, p := range ps {
+		if p.Path == w.path && strings.Contains(p.Message, w.message) {
+			return true
+		}
+	}
+	return false
+}
+
+func join(ps []Problem) string {
+	var b strings.Builder
+	for _, p := range ps {
+		b.WriteString("  " + p.String() + "\n")
+	}
+	return b.String()
+}
+
+func compareGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	wantText, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(wantText) != got {
+		t.Errorf("problems differ from %s (run with -update after reviewing):\n%s", path, got)
+	}
+}
