@@ -1,0 +1,217 @@
+// Online doctor runs against the signature-checking fake AWS, set up by the
+// real bootstrap: a healthy setup passes, and each broken piece (trust read
+// denied, narrowed access-entry scope, missing repository, denied
+// DescribeCluster, wrong CA, unreachable endpoint) fails with its fix.
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
+	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"dagger/ship/internal/bootstrap"
+	"dagger/ship/internal/policy"
+	"dagger/ship/internal/testenv/fakeaws"
+	"dagger/ship/internal/testenv/fakeoidc"
+)
+
+func policyInputs() policy.Inputs {
+	return policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop",
+		Branch: "main", ECRRepository: "acme/shop", Cluster: "prod-eks", Namespaces: []string{"shop"}}
+}
+
+// apiServer answers like an EKS endpoint with anonymous auth disabled.
+func apiServer(t *testing.T) (*httptest.Server, []byte) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"kind":"Status","status":"Failure","reason":"Unauthorized","code":401}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// selfSignedCA is a CA that signed nothing the test servers present.
+func selfSignedCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "other-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+type onlineEnv struct {
+	aws   *fakeaws.Server
+	cfg   aws.Config
+	iss   *fakeoidc.Issuer
+	token func(sub string) Inputs
+}
+
+func newOnline(t *testing.T, iss *fakeoidc.Issuer, endpoint string, caPEM []byte) *onlineEnv {
+	t.Helper()
+	s := fakeaws.New(t, fakeaws.Options{Account: "123456789012", Region: "eu-west-1"})
+	s.AddUser("AKIAADMINTESTKEY0001", "admin-secret-for-fakeaws-only-0000000000")
+	s.AddCluster("prod-eks", endpoint, caPEM)
+	cfg := aws.Config{Region: s.Region, HTTPClient: s.HTTPClient(), BaseEndpoint: aws.String(s.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAADMINTESTKEY0001", "admin-secret-for-fakeaws-only-0000000000", "")}
+	var out bytes.Buffer
+	if _, err := bootstrap.Apply(context.Background(), bootstrap.NewClients(cfg), policyInputs(), false, &out); err != nil {
+		t.Fatalf("bootstrap: %v\n%s", err, out.String())
+	}
+	e := &onlineEnv{aws: s, cfg: cfg, iss: iss}
+	e.token = func(sub string) Inputs {
+		return Inputs{Policy: policyInputs(), AWS: &e.cfg,
+			Token: mint(t, e.iss, fakeoidc.Claims{Subject: sub})}
+	}
+	return e
+}
+
+func TestOnlineHealthySetup(t *testing.T) {
+	srv, ca := apiServer(t)
+	e := newOnline(t, fakeoidc.New(t, "request-token"), srv.URL, ca)
+	before := len(e.aws.Requests())
+	r := Run(context.Background(), e.token("repo:acme/shop:ref:refs/heads/main"))
+	var ops []string
+	for _, req := range e.aws.Requests()[before:] {
+		ops = append(ops, req.Operation)
+	}
+	if got := strings.Join(ops, ","); got != "GetRole,DescribeCluster,DescribeRepositories,DescribeAccessEntry,ListAssociatedAccessPolicies" {
+		t.Errorf("doctor's AWS calls = %s", got)
+	}
+	if !r.OK() {
+		t.Fatalf("healthy setup failed:\n%s", r)
+	}
+	for _, name := range []string{CheckToken, CheckTrust, CheckCluster, CheckRepository, CheckAccessEntry, CheckEndpoint} {
+		if r.Check(name).Status != Pass {
+			t.Errorf("%s = %+v", name, r.Check(name))
+		}
+	}
+	if !strings.Contains(r.Check(CheckTrust).Detail, "iam:GetRole ship-deploy-shop") ||
+		!strings.Contains(r.Check(CheckEndpoint).Detail, "HTTP 401") {
+		t.Errorf("details:\n%s", r)
+	}
+	assertNoSecrets(t, e.iss, r.String())
+}
+
+func TestOnlineFailures(t *testing.T) {
+	srv, ca := apiServer(t)
+	otherCA := selfSignedCA(t)
+	iss := fakeoidc.New(t, "request-token")
+	cases := []struct {
+		name    string
+		breakIt func(e *onlineEnv, in *Inputs)
+		check   string
+		status  Status
+		want    []string
+	}{
+		{"environment job vs branch trust (via GetRole)", func(e *onlineEnv, in *Inputs) {
+			*in = e.token("repo:acme/shop:environment:prod")
+		}, CheckTrust, Fail, []string{"the job runs in environment 'prod'", "remove `environment:` from the job"}},
+		{"GetRole denied as CI role", func(e *onlineEnv, in *Inputs) {
+			e.aws.FailNext("GetRole", *fakeaws.AccessDenied("User is not authorized to perform: iam:GetRole"), 1)
+		}, CheckTrust, Skip, []string{"iam:GetRole was denied", "CI role", "--query Role.AssumeRolePolicyDocument"}},
+		{"access entry scoped to another namespace", func(e *onlineEnv, in *Inputs) {
+			b, _ := policy.Generate(policyInputs())
+			_, err := bootstrap.NewClients(e.cfg).EKS.AssociateAccessPolicy(context.Background(), &eks.AssociateAccessPolicyInput{
+				ClusterName: aws.String("prod-eks"), PrincipalArn: &b.RoleARN, PolicyArn: &b.AccessEntry.PolicyARN,
+				AccessScope: &ekstypes.AccessScope{Type: ekstypes.AccessScopeTypeNamespace, Namespaces: []string{"staging"}}})
+			if err != nil {
+				panic(err)
+			}
+		}, CheckAccessEntry, Fail, []string{"namespace(s) shop", "AmazonEKSEditPolicy in namespace(s) staging", "Forbidden",
+			"aws eks associate-access-policy --cluster-name prod-eks --principal-arn arn:aws:iam::123456789012:role/ship-deploy-shop --policy-arn arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy --access-scope type=namespace,namespaces=shop"}},
+		{"no access entry", func(e *onlineEnv, in *Inputs) {
+			in.Policy.RoleName = "someone-else"
+		}, CheckAccessEntry, Fail, []string{"no access entry for arn:aws:iam::123456789012:role/someone-else", "create-access-entry"}},
+		{"access entry read denied", func(e *onlineEnv, in *Inputs) {
+			e.aws.FailNext("DescribeAccessEntry", fakeaws.APIError{Code: "AccessDeniedException", Message: "denied", Status: 403}, 1)
+		}, CheckAccessEntry, Skip, []string{"administrator credentials"}},
+		{"missing repository", func(e *onlineEnv, in *Inputs) {
+			in.Policy.ECRRepository = "acme/missing"
+		}, CheckRepository, Fail, []string{"\"acme/missing\" does not exist", "bootstrap"}},
+		{"DescribeCluster denied", func(e *onlineEnv, in *Inputs) {
+			e.aws.FailNext("DescribeCluster", fakeaws.APIError{Code: "AccessDeniedException", Message: "denied", Status: 403}, 1)
+		}, CheckCluster, Fail, []string{"allow eks:DescribeCluster on arn:aws:eks:eu-west-1:123456789012:cluster/prod-eks"}},
+		{"wrong CA", func(e *onlineEnv, in *Inputs) {
+			in.ClusterEndpoint, in.ClusterCAPEM = srv.URL, otherCA
+		}, CheckEndpoint, Fail, []string{"does not match the cluster CA"}},
+		{"unreachable endpoint", func(e *onlineEnv, in *Inputs) {
+			in.ClusterEndpoint, in.ClusterCAPEM = "https://127.0.0.1:1", ca
+		}, CheckEndpoint, Fail, []string{"does not answer", "private"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newOnline(t, iss, srv.URL, ca)
+			in := e.token("repo:acme/shop:ref:refs/heads/main")
+			c.breakIt(e, &in)
+			r := Run(context.Background(), in)
+			ck := r.Check(c.check)
+			if ck.Status != c.status {
+				t.Fatalf("%s status = %v, want %v\n%s", c.check, ck.Status, c.status, r)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(ck.Detail+"\n"+ck.Fix, w) {
+					t.Errorf("%s lacks %q:\n%s", c.check, w, r)
+				}
+			}
+			if c.status == Fail && r.OK() {
+				t.Error("report OK despite a failed check")
+			}
+			assertNoSecrets(t, e.iss, r.String())
+		})
+	}
+}
+
+// TestDoctorAgreesWithSTS cross-checks the local evaluator against the fake
+// STS's own trust evaluation on the policy bootstrap created: doctor must
+// predict exactly what AssumeRoleWithWebIdentity will answer.
+func TestDoctorAgreesWithSTS(t *testing.T) {
+	srv, ca := apiServer(t)
+	iss := fakeoidc.New(t, "request-token")
+	e := newOnline(t, iss, srv.URL, ca)
+	if err := e.aws.RegisterIssuer(policy.GitHubIssuerURL, iss.JWKS()); err != nil {
+		t.Fatal(err)
+	}
+	client := sts.NewFromConfig(e.cfg)
+	for sub, want := range map[string]bool{
+		"repo:acme/shop:ref:refs/heads/main": true,
+		"repo:acme/shop:environment:prod":    false,
+		"repo:acme/shop:pull_request":        false,
+		"repo:Acme/shop:ref:refs/heads/main": false,
+	} {
+		in := e.token(sub)
+		_, err := client.AssumeRoleWithWebIdentity(context.Background(), &sts.AssumeRoleWithWebIdentityInput{
+			RoleArn: aws.String("arn:aws:iam::123456789012:role/ship-deploy-shop"), RoleSessionName: aws.String("doctor-test"),
+			WebIdentityToken: aws.String(in.Token.Raw())})
+		stsAllowed := err == nil
+		doctorAllowed := Run(context.Background(), in).Check(CheckTrust).Status == Pass
+		if stsAllowed != want || doctorAllowed != want {
+			t.Errorf("sub %s: STS allowed=%v (err %v), doctor allowed=%v, want %v", sub, stsAllowed, err, doctorAllowed, want)
+		}
+	}
+}

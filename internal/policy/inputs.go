@@ -1,0 +1,182 @@
+// Inputs describe the one repository, cluster and namespaces the CI role may
+// touch. Validation lives here so that a typo (a wildcard branch, a bad
+// account number) is refused before any document is generated, instead of
+// producing a policy that silently trusts too much or matches nothing.
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// GitHub's OIDC issuer and the audience AWS expects in its tokens.
+const (
+	GitHubIssuerURL  = "https://token.actions.githubusercontent.com"
+	GitHubIssuerHost = "token.actions.githubusercontent.com"
+	STSAudience      = "sts.amazonaws.com"
+)
+
+// Inputs is everything the generated policies are scoped to.
+type Inputs struct {
+	Account     string // 12-digit AWS account ID
+	Region      string
+	Partition   string // "aws" when empty
+	GitHubOwner string
+	GitHubRepo  string
+	// OwnerID and RepoID, when both set, switch subjects to GitHub's
+	// immutable format repo:OWNER@ID/REPO@ID:...
+	OwnerID string
+	RepoID  string
+	// IncludeNameSubjects also trusts the name-based subject when the
+	// immutable format is in use (for the migration window).
+	IncludeNameSubjects  bool
+	Branch               string
+	Environments         []string
+	AllowWildcardSubject bool
+	ECRRepository        string
+	Cluster              string
+	Namespaces           []string
+	RoleName             string // "ship-deploy-<repo>" when empty
+}
+
+// InputError names the field that is wrong and how to fix it.
+type InputError struct {
+	Field string
+	Value string
+	Fix   string
+}
+
+func (e *InputError) Error() string {
+	return fmt.Sprintf("policy input %s=%q is invalid: %s", e.Field, e.Value, e.Fix)
+}
+
+var (
+	accountRe   = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRe    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	ghNameRe    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
+	ghIDRe      = regexp.MustCompile(`^[0-9]{1,20}$`)
+	ecrRepoRe   = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	clusterRe   = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
+	namespaceRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	roleNameRe  = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{1,64}$`)
+	// refRe: what git allows in a branch name, minus ':' (the sub separator).
+	refRe = regexp.MustCompile(`^[^\s~^:\\\[\x00-\x1f\x7f]{1,255}$`)
+)
+
+var partitions = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true}
+
+// WithDefaults fills Partition and RoleName.
+func (in Inputs) WithDefaults() Inputs {
+	if in.Partition == "" {
+		in.Partition = "aws"
+	}
+	if in.RoleName == "" {
+		in.RoleName = truncate("ship-deploy-"+in.GitHubRepo, 64)
+	}
+	return in
+}
+
+// Validate checks every field and returns the first *InputError.
+func (in Inputs) Validate() error {
+	in = in.WithDefaults()
+	checks := []struct {
+		field, value string
+		ok           bool
+		fix          string
+	}{
+		{"Account", in.Account, accountRe.MatchString(in.Account), "use the 12-digit AWS account ID"},
+		{"Region", in.Region, regionRe.MatchString(in.Region), "use a region code such as eu-west-1"},
+		{"Partition", in.Partition, partitions[in.Partition], "use aws, aws-cn or aws-us-gov"},
+		{"GitHubOwner", in.GitHubOwner, ghNameRe.MatchString(in.GitHubOwner), "use the GitHub user or organization name"},
+		{"GitHubRepo", in.GitHubRepo, ghNameRe.MatchString(in.GitHubRepo), "use the repository name without the owner"},
+		{"OwnerID", in.OwnerID, in.OwnerID == "" || ghIDRe.MatchString(in.OwnerID), "use the numeric owner ID or leave it empty"},
+		{"RepoID", in.RepoID, in.RepoID == "" || ghIDRe.MatchString(in.RepoID), "use the numeric repository ID or leave it empty"},
+		{"ECRRepository", in.ECRRepository, len(in.ECRRepository) >= 2 && len(in.ECRRepository) <= 256 && ecrRepoRe.MatchString(in.ECRRepository), "use a lowercase ECR repository name such as team/app"},
+		{"Cluster", in.Cluster, clusterRe.MatchString(in.Cluster), "use the EKS cluster name (letters, digits, - and _)"},
+		{"RoleName", in.RoleName, roleNameRe.MatchString(in.RoleName), "use at most 64 of A-Z a-z 0-9 +=,.@_-"},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			return &InputError{Field: c.field, Value: c.value, Fix: c.fix}
+		}
+	}
+	if (in.OwnerID == "") != (in.RepoID == "") {
+		return &InputError{Field: "OwnerID/RepoID", Value: in.OwnerID + "/" + in.RepoID, Fix: "set both IDs for the immutable subject format, or neither"}
+	}
+	if err := in.validateSubjects(); err != nil {
+		return err
+	}
+	return validateNamespaces(in.Namespaces)
+}
+
+func (in Inputs) validateSubjects() error {
+	if in.Branch == "" && len(in.Environments) == 0 {
+		return &InputError{Field: "Branch/Environments", Fix: "trust at least one branch or one GitHub environment"}
+	}
+	values := append([]string{in.Branch}, in.Environments...)
+	for i, v := range values {
+		if i == 0 && v == "" {
+			continue
+		}
+		field := "Environments"
+		if i == 0 {
+			field = "Branch"
+		}
+		if !refRe.MatchString(v) || strings.Contains(v, "..") {
+			return &InputError{Field: field, Value: v, Fix: "use a plain branch or environment name (no spaces, ':', '~', '^', '\\', '[' or '..')"}
+		}
+		if strings.ContainsAny(v, "*?") && !in.AllowWildcardSubject {
+			return &InputError{Field: field, Value: v, Fix: "name one exact branch/environment, or set AllowWildcardSubject and accept the risk"}
+		}
+	}
+	return nil
+}
+
+func validateNamespaces(nss []string) error {
+	if len(nss) == 0 {
+		return &InputError{Field: "Namespaces", Fix: "name the namespace(s) the app deploys to"}
+	}
+	seen := map[string]bool{}
+	for _, ns := range nss {
+		if !namespaceRe.MatchString(ns) {
+			return &InputError{Field: "Namespaces", Value: ns, Fix: "use a DNS-1123 label (lowercase letters, digits, -)"}
+		}
+		if seen[ns] {
+			return &InputError{Field: "Namespaces", Value: ns, Fix: "list each namespace once"}
+		}
+		seen[ns] = true
+	}
+	return nil
+}
+
+// ProviderARN is the IAM OIDC provider for GitHub in this account.
+func (in Inputs) ProviderARN() string {
+	in = in.WithDefaults()
+	return fmt.Sprintf("arn:%s:iam::%s:oidc-provider/%s", in.Partition, in.Account, GitHubIssuerHost)
+}
+
+// RoleARN is the CI role's ARN.
+func (in Inputs) RoleARN() string {
+	in = in.WithDefaults()
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", in.Partition, in.Account, in.RoleName)
+}
+
+// RepositoryARN is the one ECR repository the role may push to.
+func (in Inputs) RepositoryARN() string {
+	in = in.WithDefaults()
+	return fmt.Sprintf("arn:%s:ecr:%s:%s:repository/%s", in.Partition, in.Region, in.Account, in.ECRRepository)
+}
+
+// ClusterARN is the one EKS cluster the role may describe.
+func (in Inputs) ClusterARN() string {
+	in = in.WithDefaults()
+	return fmt.Sprintf("arn:%s:eks:%s:%s:cluster/%s", in.Partition, in.Region, in.Account, in.Cluster)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
