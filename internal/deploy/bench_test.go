@@ -1,0 +1,206 @@
+// Benchmarks on the test control plane. They report ratios and latencies as metrics, never assert on time:
+//   - report-lag: when Run reported success minus when the rollout actually completed (seen by an
+//     independent watch), for ship and for the peer `kubectl apply` + `kubectl rollout status`;
+//   - fail-detect: when Run reported a stuck pod minus when the pod entered ImagePullBackOff (watch).
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"dagger/ship/internal/kube"
+	"dagger/ship/internal/rollout"
+)
+
+type event struct {
+	at  time.Time
+	raw json.RawMessage
+}
+
+// watcher runs `kubectl get -w -o json` as admin and timestamps every object it prints.
+type watcher struct {
+	mu     sync.Mutex
+	events []event
+	cancel func()
+	done   chan struct{}
+}
+
+func (e *env) watch(args ...string) *watcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, e.c.KubectlPath, append(args, "-n", e.ns, "-w", "-o", "json")...)
+	cmd.Env = []string{"HOME=" + e.c.Dir(), "KUBECONFIG=" + e.c.Kubeconfig}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	w := &watcher{cancel: cancel, done: make(chan struct{})}
+	first := make(chan struct{})
+	go func() {
+		defer close(w.done)
+		dec := json.NewDecoder(bufio.NewReader(out))
+		var once sync.Once
+		for {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				once.Do(func() { close(first) })
+				_ = cmd.Wait()
+				return
+			}
+			w.mu.Lock()
+			w.events = append(w.events, event{at: time.Now(), raw: raw})
+			w.mu.Unlock()
+			once.Do(func() { close(first) })
+		}
+	}()
+	select { // the initial listing proves the watch is established
+	case <-first:
+	case <-time.After(5 * time.Second):
+	}
+	return w
+}
+
+func (w *watcher) stop() []event {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.events
+}
+
+// rolledOutAt is when the watch first saw the Deployment complete its rollout of the given image.
+func rolledOutAt(events []event, img string) (time.Time, bool) {
+	for _, ev := range events {
+		var d appsv1.Deployment
+		if json.Unmarshal(ev.raw, &d) != nil || len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
+			continue
+		}
+		if rollout.Deployment(&d, &kube.Objects{}, ev.at, rollout.Policy{}).State == rollout.Done {
+			return ev.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// stuckAt is when the watch first saw a pod running img waiting in reason.
+func stuckAt(events []event, img, reason string) (time.Time, bool) {
+	for _, ev := range events {
+		var p corev1.Pod
+		if json.Unmarshal(ev.raw, &p) != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != img {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Waiting != nil && cs.State.Waiting.Reason == reason {
+				return ev.at, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+type stats struct{ sum, n float64 }
+
+func (s *stats) add(d time.Duration) { s.sum += float64(d.Milliseconds()); s.n++ }
+func (s *stats) mean() float64 {
+	if s.n == 0 {
+		return 0
+	}
+	return s.sum / s.n
+}
+
+func BenchmarkDeploySuccess(b *testing.B) {
+	e := newEnv(b)
+	if _, err := e.run(e.options(image("bench-0"))); err != nil {
+		b.Fatal(err)
+	}
+	var lag, total stats
+	b.ResetTimer()
+	for i := range b.N {
+		img := image(fmt.Sprintf("bench-%d", i+1))
+		o := e.options(img)
+		o.Progress = nil
+		w := e.watch("get", "deployment", "fastapi-app")
+		start := time.Now()
+		rep, err := e.run(o)
+		total.add(time.Since(start))
+		done, ok := rolledOutAt(w.stop(), img)
+		if err != nil || !ok {
+			b.Fatalf("deploy %d: %v (rollout seen by watch: %v)", i, err, ok)
+		}
+		lag.add(rep.Workloads[0].Observed.Sub(done))
+	}
+	b.ReportMetric(lag.mean(), "report-lag-ms")
+	b.ReportMetric(total.mean(), "total-ms")
+}
+
+// BenchmarkKubectlApplyRolloutStatus is the peer: the same deploy done by hand with kubectl.
+func BenchmarkKubectlApplyRolloutStatus(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	apply := func(img string) {
+		if _, err := e.c.KubectlStdin(ctx, string(e.manifests(img)), "apply", "--server-side", "--field-manager=ship", "-f", "-"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.c.Kubectl(ctx, "rollout", "status", "deployment/fastapi-app", "-n", e.ns, "--timeout=2m"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	apply(image("peer-init"))
+	var lag, total stats
+	b.ResetTimer()
+	for i := range b.N {
+		img := image(fmt.Sprintf("peer-%d", i))
+		w := e.watch("get", "deployment", "fastapi-app")
+		start := time.Now()
+		apply(img)
+		reported := time.Now()
+		total.add(reported.Sub(start))
+		done, ok := rolledOutAt(w.stop(), img)
+		if !ok {
+			b.Fatalf("rollout %d not seen by the watch", i)
+		}
+		lag.add(reported.Sub(done))
+	}
+	b.ReportMetric(lag.mean(), "report-lag-ms")
+	b.ReportMetric(total.mean(), "total-ms")
+}
+
+func BenchmarkFailureDetection(b *testing.B) {
+	e := newEnv(b)
+	if _, err := e.run(e.options(image("good-0"))); err != nil {
+		b.Fatal(err)
+	}
+	var detect stats
+	b.ResetTimer()
+	for i := range b.N {
+		bad := image(fmt.Sprintf("bad-%d", i))
+		o := e.options(bad, fault("ImagePullBackOff"))
+		o.Progress, o.NoRollback = nil, true
+		w := e.watch("get", "pods")
+		rep, err := e.run(o)
+		stuck, ok := stuckAt(w.stop(), bad, "ImagePullBackOff")
+		if err == nil || !ok {
+			b.Fatalf("iteration %d: err %v, stuck pod seen by watch: %v", i, err, ok)
+		}
+		detect.add(rep.Workloads[0].Observed.Sub(stuck))
+		b.StopTimer()
+		good := e.options(image(fmt.Sprintf("good-%d", i+1)))
+		good.Progress = nil
+		if _, err := e.run(good); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(detect.mean(), "fail-detect-ms")
+}

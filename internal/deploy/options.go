@@ -1,0 +1,105 @@
+// Package deploy is the deployer's entry points: Run (lock, apply, wait, diagnose, roll back, report),
+// Plan, Rollback and Status. This file validates the options up front so a bad input is rejected before
+// anything touches the cluster, never half-way through.
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"dagger/ship/internal/kube"
+)
+
+// Options for Run and Plan.
+type Options struct {
+	Overlay, Namespace, Image, Owner string
+	Manifests                        []byte        // rendered, validated YAML
+	Timeout                          time.Duration // 0 = from each workload's progressDeadlineSeconds
+	NoRollback                       bool
+	LockWait                         time.Duration // how long to wait for another deploy's lock
+	LockTTL                          time.Duration // 0 = lock.DefaultTTL
+	UnschedulableGrace               time.Duration // 0 = rollout.DefaultUnschedulableGrace
+	Progress                         io.Writer
+	Now                              func() time.Time
+	// Stage, when set, wraps each stage (lock, apply, wait, diagnose and roll back), e.g. in a trace span.
+	Stage func(ctx context.Context, name string) (context.Context, func())
+}
+
+// stage starts a named stage through Options.Stage, or does nothing.
+func (o Options) stage(ctx context.Context, name string) (context.Context, func()) {
+	if o.Stage == nil {
+		return ctx, func() {}
+	}
+	return o.Stage(ctx, name)
+}
+
+// plan is the validated form of Options.
+type plan struct {
+	o          Options
+	namespace  string
+	namespaces []kube.Object // Namespace objects, applied first
+	objects    []kube.Object // everything else
+	workloads  []kube.Ref
+}
+
+func prepare(o Options) (*plan, error) {
+	if o.Overlay == "" {
+		return nil, errors.New("deploy: the overlay name is empty: pass the overlay that was rendered (e.g. dev)")
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	objs, err := kube.ParseManifests(o.Manifests)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	p := &plan{o: o, namespace: o.Namespace}
+	if p.namespace == "" {
+		if p.namespace, err = kube.NamespaceOf(objs); err != nil {
+			return nil, fmt.Errorf("deploy: %w", err)
+		}
+	}
+	for _, obj := range objs {
+		if err := p.add(obj); err != nil {
+			return nil, err
+		}
+	}
+	if len(p.objects) == 0 {
+		return nil, errors.New("deploy: the rendered set holds only Namespace objects: nothing to deploy")
+	}
+	return p, nil
+}
+
+func (p *plan) add(obj kube.Object) error {
+	if obj.IsNamespace() {
+		p.namespaces = append(p.namespaces, obj)
+		return nil
+	}
+	if obj.Namespace != "" && obj.Namespace != p.namespace {
+		return fmt.Errorf("deploy: %s is in namespace %q but the deploy targets %q: fix metadata.namespace in the overlay", obj.Ref, obj.Namespace, p.namespace)
+	}
+	obj.Namespace = p.namespace
+	p.objects = append(p.objects, obj)
+	if obj.Group == "apps" && (obj.Kind == "Deployment" || obj.Kind == "StatefulSet" || obj.Kind == "DaemonSet") {
+		p.workloads = append(p.workloads, obj.Ref)
+	}
+	return nil
+}
+
+// holder names this deploy in the lock: the owner plus a random suffix so two runs never collide.
+func holder(owner string) string {
+	if owner == "" {
+		owner = "ship"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return owner + "#" + hex.EncodeToString(b)
+}

@@ -1,0 +1,116 @@
+// Parsing of the rendered manifest set. The deployer needs to know which objects it is about to apply
+// (namespace objects first, which workloads to watch, which owned objects are no longer rendered) without
+// trusting kubectl to tell it; this guards against applying a set whose objects disagree on namespace.
+package kube
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+)
+
+// Ref names one object the way `kubectl get -o name` prints it.
+type Ref struct {
+	Group, Kind, Namespace, Name string
+}
+
+// String is "kind.group/name" (core: "kind/name"), accepted by kubectl get/delete/rollout.
+func (r Ref) String() string {
+	k := strings.ToLower(r.Kind)
+	if r.Group != "" {
+		k += "." + r.Group
+	}
+	return k + "/" + r.Name
+}
+
+// Object is one rendered manifest: its identity plus its own YAML document.
+type Object struct {
+	Ref
+	Doc  []byte
+	Body *unstructured.Unstructured
+}
+
+// IsNamespace reports whether the object is a Namespace.
+func (o Object) IsNamespace() bool { return o.Group == "" && o.Kind == "Namespace" }
+
+// ParseManifests splits a multi-document YAML stream into objects, rejecting documents without identity.
+func ParseManifests(data []byte) ([]Object, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var objs []Object
+	for i := 1; ; i++ {
+		u := &unstructured.Unstructured{}
+		err := dec.Decode(&u.Object)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rendered manifests: document %d is not valid YAML: %w", i, err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if u.GetKind() == "" || u.GetName() == "" || u.GetAPIVersion() == "" {
+			return nil, fmt.Errorf("rendered manifests: document %d lacks apiVersion, kind or metadata.name", i)
+		}
+		doc, err := yaml.Marshal(u.Object)
+		if err != nil {
+			return nil, fmt.Errorf("rendered manifests: re-encoding %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+		gvk := u.GroupVersionKind()
+		objs = append(objs, Object{Ref: Ref{Group: gvk.Group, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}, Doc: doc, Body: u})
+	}
+	if len(objs) == 0 {
+		return nil, errors.New("rendered manifests: no objects to deploy")
+	}
+	return objs, nil
+}
+
+// JoinDocs concatenates objects into one YAML stream for `-f -`.
+func JoinDocs(objs []Object) []byte {
+	var b bytes.Buffer
+	for _, o := range objs {
+		b.WriteString("---\n")
+		b.Write(o.Doc)
+	}
+	return b.Bytes()
+}
+
+// clusterScoped lists the cluster-scoped kinds a rendered set may plausibly contain.
+var clusterScoped = map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true,
+	"CustomResourceDefinition": true, "PriorityClass": true, "StorageClass": true, "IngressClass": true}
+
+// NamespaceOf derives the one namespace all namespaced objects share, or explains the disagreement.
+func NamespaceOf(objs []Object) (string, error) {
+	seen := map[string][]string{}
+	var order []string
+	for _, o := range objs {
+		if clusterScoped[o.Kind] {
+			continue
+		}
+		if _, ok := seen[o.Namespace]; !ok {
+			order = append(order, o.Namespace)
+		}
+		seen[o.Namespace] = append(seen[o.Namespace], o.Ref.String())
+	}
+	switch {
+	case len(order) == 1 && order[0] != "":
+		return order[0], nil
+	case len(order) == 0:
+		return "", errors.New("rendered manifests contain no namespaced objects: set the namespace explicitly")
+	}
+	var parts []string
+	for _, ns := range order {
+		name := ns
+		if ns == "" {
+			name = "(none)"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %s", name, strings.Join(seen[ns], ", ")))
+	}
+	return "", fmt.Errorf("rendered objects disagree on namespace (%s): set metadata.namespace in the overlay or pass the namespace explicitly", strings.Join(parts, "; "))
+}

@@ -1,0 +1,178 @@
+// Package report is the deploy's account of itself: what was applied, what changed, how each workload's
+// rollout went and how long it took, any rollback, the diagnosis, and where the service can be reached.
+// It guards against a CI run that is "green" without saying what it did, and keeps one rendering
+// (Markdown) for both the job summary and the terminal.
+package report
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Change is what the apply did to one object.
+type Change struct {
+	Object string // "deployment.apps/app"
+	Action string // created, configured, unchanged, pruned
+}
+
+// Workload is one workload's rollout.
+type Workload struct {
+	Name     string // "deployment/app"
+	Outcome  string // rolled out, failed, timed out, not finished
+	Revision string
+	Images   []string
+	Duration time.Duration
+	Observed time.Time // when the outcome was seen
+	Reason   string
+}
+
+// Rollback is one workload undone after a failed rollout.
+type Rollback struct {
+	Workload     string
+	FromRevision string
+	ToRevision   string // the revision whose template was restored
+	NewRevision  string // the revision number the restored template now carries
+	Images       []string
+	Healthy      bool
+	Detail       string
+}
+
+// Report is the account of one deploy (or manual rollback).
+type Report struct {
+	Action       string // "deploy", "rollback"
+	Overlay      string
+	Namespace    string
+	Image        string
+	Succeeded    bool
+	Summary      string
+	Started      time.Time
+	LockAcquired time.Time // after the lock write succeeded
+	Applied      time.Time
+	Finished     time.Time
+	LockReleased time.Time // just before the release write: the lock was held at least until then
+	Changes      []Change
+	Workloads    []Workload
+	Rollbacks    []Rollback
+	RollbackNote string // why nothing was rolled back, when that matters
+	Diagnosis    []string
+	Addresses    []string // external addresses of LoadBalancer services
+}
+
+// Markdown renders the report for a GitHub job summary or a terminal.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	status := "succeeded"
+	if !r.Succeeded {
+		status = "FAILED"
+	}
+	fmt.Fprintf(&b, "## ship %s %s: %s\n\n", orDefault(r.Action, "deploy"), orDefault(r.Overlay, "?"), status)
+	if r.Summary != "" {
+		fmt.Fprintf(&b, "%s\n\n", r.Summary)
+	}
+	fmt.Fprintf(&b, "| | |\n|---|---|\n| Overlay | `%s` |\n| Namespace | `%s` |\n", r.Overlay, r.Namespace)
+	if r.Image != "" {
+		fmt.Fprintf(&b, "| Image | `%s` |\n", r.Image)
+	}
+	if !r.Started.IsZero() && !r.Finished.IsZero() {
+		fmt.Fprintf(&b, "| Duration | %s |\n", r.Finished.Sub(r.Started).Round(100*time.Millisecond))
+	}
+	for _, a := range r.Addresses {
+		fmt.Fprintf(&b, "| External address | `%s` |\n", a)
+	}
+	r.changes(&b)
+	r.workloads(&b)
+	r.rollbacks(&b)
+	if len(r.Diagnosis) > 0 {
+		b.WriteString("\n### Diagnosis\n\n```\n")
+		for _, d := range r.Diagnosis {
+			b.WriteString(strings.TrimRight(d, "\n") + "\n")
+		}
+		b.WriteString("```\n")
+	}
+	return b.String()
+}
+
+func (r *Report) changes(b *strings.Builder) {
+	if len(r.Changes) == 0 {
+		return
+	}
+	b.WriteString("\n### Changes\n\n| Object | Change |\n|---|---|\n")
+	for _, c := range r.Changes {
+		fmt.Fprintf(b, "| `%s` | %s |\n", c.Object, c.Action)
+	}
+}
+
+func (r *Report) workloads(b *strings.Builder) {
+	if len(r.Workloads) == 0 {
+		return
+	}
+	b.WriteString("\n### Rollout\n\n| Workload | Result | Revision | Image | Time | Detail |\n|---|---|---|---|---|---|\n")
+	for _, w := range r.Workloads {
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s | %s |\n", w.Name, w.Outcome, w.Revision, code(w.Images),
+			w.Duration.Round(100*time.Millisecond), cell(w.Reason))
+	}
+}
+
+func (r *Report) rollbacks(b *strings.Builder) {
+	if len(r.Rollbacks) == 0 && r.RollbackNote == "" {
+		return
+	}
+	b.WriteString("\n### Rollback\n\n")
+	if r.RollbackNote != "" {
+		fmt.Fprintf(b, "%s\n\n", r.RollbackNote)
+	}
+	for _, rb := range r.Rollbacks {
+		health := "healthy again"
+		if !rb.Healthy {
+			health = "NOT healthy"
+		}
+		fmt.Fprintf(b, "- `%s`: rolled back from revision %s to revision %s (%s), now revision %s, %s", rb.Workload,
+			rb.FromRevision, rb.ToRevision, code(rb.Images), rb.NewRevision, health)
+		if rb.Detail != "" {
+			fmt.Fprintf(b, ": %s", rb.Detail)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// Publish appends the report to $GITHUB_STEP_SUMMARY when set, otherwise writes it to w.
+func (r *Report) Publish(w io.Writer) error {
+	md := r.Markdown()
+	path := os.Getenv("GITHUB_STEP_SUMMARY")
+	if path == "" {
+		_, err := io.WriteString(w, md)
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing the job summary to $GITHUB_STEP_SUMMARY: %w", err)
+	}
+	if _, err := io.WriteString(f, md+"\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("writing the job summary to $GITHUB_STEP_SUMMARY: %w", err)
+	}
+	return f.Close()
+}
+
+func code(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	return "`" + strings.Join(ss, "`, `") + "`"
+}
+
+// cell keeps free text from breaking a Markdown table.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "|", "\\|")
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,74 @@
+// Golden tests of the rendered report (run with -update to rewrite testdata/*.md after a deliberate
+// change), and of where Publish writes it.
+package report
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func failed() *Report {
+	return &Report{Action: "deploy", Overlay: "dev", Namespace: "fastapi-dev", Image: "reg.example/app@sha256:bad",
+		Summary: "deployment/fastapi-app failed: pod x: ImagePullBackOff", Started: t0, Finished: t0.Add(7300 * time.Millisecond),
+		Changes:   []Change{{"deployment.apps/fastapi-app", "configured"}, {"service/fastapi-app", "unchanged"}, {"configmap/old", "pruned"}},
+		Workloads: []Workload{{Name: "deployment/fastapi-app", Outcome: "failed", Revision: "3", Images: []string{"reg.example/app@sha256:bad"}, Duration: 2100 * time.Millisecond, Reason: "pod x | y: ImagePullBackOff"}},
+		Rollbacks: []Rollback{{Workload: "deployment/fastapi-app", FromRevision: "3", ToRevision: "2", NewRevision: "4", Images: []string{"reg.example/app@sha256:good"}, Healthy: true}},
+		Diagnosis: []string{"diagnosis of deployment/fastapi-app:\n  - pod x container app: ImagePullBackOff\n"}}
+}
+
+func succeeded() *Report {
+	return &Report{Action: "deploy", Overlay: "prod", Namespace: "fastapi", Image: "reg.example/app@sha256:good", Succeeded: true,
+		Summary: "1 workload(s) rolled out in 3.2s", Started: t0, Finished: t0.Add(3200 * time.Millisecond),
+		Changes:   []Change{{"deployment.apps/fastapi-app", "created"}},
+		Workloads: []Workload{{Name: "deployment/fastapi-app", Outcome: "rolled out", Revision: "1", Images: []string{"reg.example/app@sha256:good"}, Duration: 2 * time.Second}},
+		Addresses: []string{"a1.elb.example:80 (service/fastapi-app)"}}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	for name, r := range map[string]*Report{"failed": failed(), "succeeded": succeeded()} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name+".md")
+			got := r.Markdown()
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Fatalf("Markdown() differs from %s:\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestPublishAppendsToStepSummary(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "summary.md")
+	if err := os.WriteFile(path, []byte("earlier step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GITHUB_STEP_SUMMARY", path)
+	var stdout strings.Builder
+	if err := succeeded().Publish(&stdout); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), "earlier step\n## ship deploy prod: succeeded") || stdout.Len() != 0 {
+		t.Fatalf("summary file = %q, stdout = %q", b, stdout.String())
+	}
+	t.Setenv("GITHUB_STEP_SUMMARY", "")
+	if err := failed().Publish(&stdout); err != nil || !strings.Contains(stdout.String(), "FAILED") {
+		t.Fatalf("without GITHUB_STEP_SUMMARY: err %v, stdout %q", err, stdout.String())
+	}
+}
