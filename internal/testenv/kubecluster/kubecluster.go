@@ -1,0 +1,711 @@
+// Package kubecluster runs a real Kubernetes control plane on loopback for tests:
+// etcd, kube-apiserver, kube-controller-manager and kube-scheduler v1.34.2, and kwok
+// playing the kubelet of fake Nodes. Binaries come from .ci/tools (see EnsureTools).
+//
+// Pods become Running and Ready as soon as they are scheduled, unless their
+// annotation fault.ship.test/mode (set it on a pod template) asks for a failure:
+// "ImagePullBackOff", "CrashLoopBackOff" or "Unready" (see kwok/stages.yaml). A pod
+// whose nodeSelector matches no Node stays Pending with PodScheduled=False,
+// reason Unschedulable, from the real scheduler. kwok reads its stages from Stage
+// objects (kwok.x-k8s.io/v1alpha1, cluster-scoped), so a test can add its own.
+//
+// The package uses only the standard library (the root go.mod stays lean); it
+// drives the cluster with the built kubectl and plain HTTPS.
+package kubecluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultAnnotation is the pod (template) annotation that selects a fault stage.
+const FaultAnnotation = "fault.ship.test/mode"
+
+// Values of FaultAnnotation.
+const (
+	FaultImagePullBackOff = "ImagePullBackOff"
+	FaultCrashLoopBackOff = "CrashLoopBackOff"
+	FaultUnready          = "Unready"
+)
+
+//go:embed kwok/stage-crd.yaml
+var stageCRD []byte
+
+//go:embed kwok/stages.yaml
+var stagesYAML []byte
+
+// Options tunes Start; the zero value works.
+type Options struct {
+	// ToolsDir is where the binaries are (laid out as .ci/tools does). Empty means
+	// EnsureTools(), which builds them if missing.
+	ToolsDir string
+	// Nodes is the number of kwok Nodes (kwok-node-0, kwok-node-1, ...). 0 means 1.
+	Nodes int
+	// StartTimeout bounds the start of the processes, once binaries exist. 0 means 2 min.
+	StartTimeout time.Duration
+}
+
+// Cluster is a running control plane. Stop it when done.
+type Cluster struct {
+	Kubeconfig string // path to an admin (system:masters) kubeconfig file
+	// KubectlPath is the path to the built kubectl binary. (It cannot be called
+	// Kubectl: Go forbids a field and a method of the same name.)
+	KubectlPath string
+	Server      string // https://127.0.0.1:<port>
+	CAData      []byte // PEM of the CA that signed the serving cert
+
+	dir      string
+	bins     binaries
+	clientCA *ca
+	client   *http.Client // admin client for polling
+	nodes    []string
+
+	apiserverArgs []string
+	began         time.Time // for the phase timings in start.log
+
+	mu       sync.Mutex // guards procs and users
+	procs    map[string]*proc
+	users    int
+	stopOnce sync.Once
+}
+
+// Start runs a new control plane and returns once it is usable: the apiserver is
+// ready, kube-system/default namespaces and the RBAC ClusterRole "edit" exist, the
+// controller-manager has created the default ServiceAccount, and every Node is Ready
+// and untainted. With the binaries built, kube-apiserver's own start dominates: about
+// 5 s on an idle 2-core machine, 10-12 s when other builds share the CPU. If ctx has
+// no earlier deadline, Options.StartTimeout bounds it. <dir>/start.log records the
+// phases (KUBECLUSTER_VERBOSE=1 prints them).
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	toolsDir := opts.ToolsDir
+	if toolsDir == "" {
+		var err error
+		if toolsDir, err = EnsureTools(); err != nil {
+			return nil, err
+		}
+	}
+	bins := binariesIn(toolsDir)
+	if m := bins.missing(); len(m) > 0 {
+		return nil, fmt.Errorf("kubecluster: missing binaries (run .ci/tools): %s", strings.Join(m, ", "))
+	}
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		var c *Cluster
+		c, err = start(ctx, opts, bins, timeout)
+		if err == nil {
+			return c, nil
+		}
+		// Free ports are picked before the processes bind them; retry if we lost a race.
+		if attempt == 3 || !portConflict(err) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+func start(ctx context.Context, opts Options, bins binaries, timeout time.Duration) (_ *Cluster, err error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	dir, err := os.MkdirTemp("", "kubecluster-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, bins: bins, KubectlPath: bins.kubectl, procs: map[string]*proc{}, began: time.Now()}
+	var background sync.WaitGroup // the seeding goroutine, which may start kwok
+	defer func() {
+		if err != nil {
+			cancel()
+			background.Wait()
+			c.Stop()
+		}
+	}()
+	nodes := opts.Nodes
+	if nodes <= 0 {
+		nodes = 1
+	}
+	for i := range nodes {
+		c.nodes = append(c.nodes, fmt.Sprintf("kwok-node-%d", i))
+	}
+
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
+	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+
+	f, err := c.writePKI()
+	if err != nil {
+		return nil, fmt.Errorf("kubecluster: certificates: %w", err)
+	}
+
+	c.phase("certificates written")
+
+	// etcd
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
+	etcd, err := c.startProc("etcd", bins.etcd, []string{
+		"--name=kubecluster",
+		"--data-dir=" + filepath.Join(dir, "etcd-data"),
+		"--listen-client-urls=" + etcdURL,
+		"--advertise-client-urls=" + etcdURL,
+		"--listen-peer-urls=" + peerURL,
+		"--initial-advertise-peer-urls=" + peerURL,
+		"--initial-cluster=kubecluster=" + peerURL,
+		"--initial-cluster-state=new",
+		"--unsafe-no-fsync=true",
+		"--log-level=warn",
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	plain := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	if err := waitUntil(ctx, etcd, "etcd /health", func(ctx context.Context) error {
+		body, err := httpGet(ctx, plain, etcdURL+"/health")
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(body, []byte(`"health":"true"`)) {
+			return fmt.Errorf("unhealthy: %s", body)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	c.phase("etcd healthy")
+
+	// kube-apiserver, envtest-style.
+	c.apiserverArgs = []string{
+		"--etcd-servers=" + etcdURL,
+		"--cert-dir=" + filepath.Join(dir, "apiserver-certs"),
+		"--tls-cert-file=" + f.servingCert,
+		"--tls-private-key-file=" + f.servingKey,
+		"--client-ca-file=" + f.clientCA,
+		"--service-account-key-file=" + f.saPub,
+		"--service-account-signing-key-file=" + f.saKey,
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--authorization-mode=RBAC",
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--endpoint-reconciler-type=none",
+		"--disable-admission-plugins=ServiceAccount",
+		"--allow-privileged=true",
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(apiPort),
+		"--profiling=false",
+		"--v=1",
+	}
+	api, err := c.startProc("kube-apiserver", bins.apiserver, c.apiserverArgs, nil)
+	if err != nil {
+		return nil, err
+	}
+	// While the apiserver finishes starting, create what kwok needs: the apiserver
+	// serves system:masters before it is ready.
+	seeded := make(chan error, 1)
+	background.Add(1)
+	go func() {
+		defer background.Done()
+		err := c.seed(ctx, api)
+		if err == nil && ctx.Err() == nil {
+			err = c.startKwok()
+		}
+		seeded <- err
+	}()
+	if err := c.waitAPIServer(ctx, api); err != nil {
+		return nil, err
+	}
+	c.phase("kube-apiserver ready")
+
+	// Controller-manager and scheduler, as admin. (Started only once the apiserver is
+	// ready: the controller-manager gives up if it is not healthy within 10 s.)
+	if _, err := c.startProc("kube-controller-manager", bins.controllerManager, []string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--service-account-private-key-file=" + f.saKey,
+		"--root-ca-file=" + f.servingCA,
+		"--use-service-account-credentials=false",
+		"--v=1",
+	}, nil); err != nil {
+		return nil, err
+	}
+	if _, err := c.startProc("kube-scheduler", bins.scheduler, []string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--v=1",
+	}, nil); err != nil {
+		return nil, err
+	}
+	if err := <-seeded; err != nil {
+		return nil, err
+	}
+	kwok := c.proc("kwok")
+
+	// Usable: bootstrap objects, the controller-manager at work, Nodes ready.
+	for _, path := range []string{
+		"/api/v1/namespaces/default",
+		"/api/v1/namespaces/kube-system",
+		"/apis/rbac.authorization.k8s.io/v1/clusterroles/edit",
+	} {
+		if err := waitUntil(ctx, api, path, func(ctx context.Context) error {
+			_, err := c.get(ctx, path)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	c.phase("bootstrap objects exist")
+	kcm := c.proc("kube-controller-manager")
+	if err := waitUntil(ctx, kcm, "the controller-manager to create ServiceAccount default/default", func(ctx context.Context) error {
+		_, err := c.get(ctx, "/api/v1/namespaces/default/serviceaccounts/default")
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	c.phase("default ServiceAccount exists")
+	for _, n := range c.nodes {
+		if err := waitUntil(ctx, kwok, "Node "+n+" to be Ready and untainted", func(ctx context.Context) error {
+			return c.nodeReady(ctx, n)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	c.phase("nodes ready")
+	return c, nil
+}
+
+// phase records how long start has taken so far in <dir>/start.log (and on stderr
+// when KUBECLUSTER_VERBOSE is set).
+func (c *Cluster) phase(what string) {
+	line := fmt.Sprintf("%8s %s\n", time.Since(c.began).Round(time.Millisecond), what)
+	if f, err := os.OpenFile(filepath.Join(c.dir, "start.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		_, _ = f.WriteString(line)
+		f.Close()
+	}
+	if os.Getenv("KUBECLUSTER_VERBOSE") != "" {
+		fmt.Fprint(os.Stderr, "kubecluster: "+line)
+	}
+}
+
+// pkiFiles are the paths of the files the processes read.
+type pkiFiles struct {
+	servingCA, servingCert, servingKey, clientCA, saKey, saPub string
+}
+
+// writePKI makes the serving CA and certificate, the client CA, the service-account
+// key pair and the admin kubeconfig.
+func (c *Cluster) writePKI() (pkiFiles, error) {
+	pki := filepath.Join(c.dir, "pki")
+	f := pkiFiles{
+		servingCA:   filepath.Join(pki, "serving-ca.crt"),
+		servingCert: filepath.Join(pki, "apiserver.crt"),
+		servingKey:  filepath.Join(pki, "apiserver.key"),
+		clientCA:    filepath.Join(pki, "client-ca.crt"),
+		saKey:       filepath.Join(pki, "sa.key"),
+		saPub:       filepath.Join(pki, "sa.pub"),
+	}
+	if err := os.Mkdir(pki, 0o700); err != nil {
+		return f, err
+	}
+	servingCA, err := newCA("kubecluster-serving-ca")
+	if err != nil {
+		return f, err
+	}
+	// Deliberately no "localhost": a client must use 127.0.0.1 (or tls-server-name).
+	serving, err := servingCA.issue("kube-apiserver", nil, true,
+		[]string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "kube-apiserver.test"},
+		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)})
+	if err != nil {
+		return f, err
+	}
+	clientCA, err := newCA("kubecluster-client-ca")
+	if err != nil {
+		return f, err
+	}
+	admin, err := clientCA.issue("kubecluster-admin", []string{"system:masters"}, false, nil, nil)
+	if err != nil {
+		return f, err
+	}
+	saPriv, saPub, err := newServiceAccountKey()
+	if err != nil {
+		return f, err
+	}
+	c.CAData = servingCA.certPEM
+	c.clientCA = clientCA
+	c.Kubeconfig = filepath.Join(c.dir, "admin.kubeconfig")
+	for path, data := range map[string][]byte{
+		f.servingCA:   servingCA.certPEM,
+		f.servingCert: serving.certPEM,
+		f.servingKey:  serving.keyPEM,
+		f.clientCA:    clientCA.certPEM,
+		f.saKey:       saPriv,
+		f.saPub:       saPub,
+		c.Kubeconfig:  kubeconfig(c.Server, c.CAData, "kubecluster-admin", admin),
+	} {
+		if err := writeFile(path, data); err != nil {
+			return f, err
+		}
+	}
+
+	adminCert, err := tls.X509KeyPair(admin.certPEM, admin.keyPEM)
+	if err != nil {
+		return f, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(servingCA.cert)
+	c.client = &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			Proxy:           nil, // never a proxy: everything is on loopback
+			TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{adminCert}},
+		},
+	}
+	return f, nil
+}
+
+func (c *Cluster) startProc(name, bin string, args, env []string) (*proc, error) {
+	p, err := startProc(c.dir, name, bin, args, env)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.procs[name] = p
+	c.mu.Unlock()
+	return p, nil
+}
+
+func (c *Cluster) proc(name string) *proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[name]
+}
+
+// startAPIServer starts kube-apiserver with c.apiserverArgs and waits for /readyz.
+func (c *Cluster) startAPIServer(ctx context.Context) error {
+	p, err := c.startProc("kube-apiserver", c.bins.apiserver, c.apiserverArgs, nil)
+	if err != nil {
+		return err
+	}
+	return c.waitAPIServer(ctx, p)
+}
+
+func (c *Cluster) waitAPIServer(ctx context.Context, p *proc) error {
+	return waitUntil(ctx, p, "kube-apiserver /readyz", func(ctx context.Context) error {
+		_, err := c.get(ctx, "/readyz")
+		return err
+	})
+}
+
+// startKwok starts kwok, which takes its stages from Stage objects.
+func (c *Cluster) startKwok() error {
+	kwokHome := filepath.Join(c.dir, "kwok-home") // keeps kwok from reading ~/.kwok/kwok.yaml
+	if err := os.Mkdir(kwokHome, 0o700); err != nil {
+		return err
+	}
+	_, err := c.startProc("kwok", c.bins.kwok, []string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--manage-all-nodes=true",
+		"--enable-crds=Stage",
+		"--cidr=10.244.0.1/16",
+		"--node-ip=127.0.0.1",
+	}, []string{"HOME=" + kwokHome})
+	return err
+}
+
+// seed creates what kwok needs before it starts: the Stage CRD, the stages and the
+// Nodes. Plain HTTPS (the apiserver takes YAML bodies) is much quicker than kubectl,
+// whose discovery lags behind a new CRD. Every step is retried until the apiserver
+// (still starting) accepts it.
+func (c *Cluster) seed(ctx context.Context, api *proc) error {
+	if err := waitUntil(ctx, api, "the Stage CRD to be created", func(ctx context.Context) error {
+		return c.create(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/yaml", stageCRD)
+	}); err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, api, "the Stage CRD to be established", func(ctx context.Context) error {
+		return c.conditionTrue(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/stages.kwok.x-k8s.io", "Established")
+	}); err != nil {
+		return err
+	}
+	for _, doc := range yamlDocs(stagesYAML) {
+		if err := waitUntil(ctx, api, "kwok stages to be created", func(ctx context.Context) error {
+			// Right after Established, the new resource can briefly answer 404.
+			return c.create(ctx, "/apis/kwok.x-k8s.io/v1alpha1/stages", "application/yaml", doc)
+		}); err != nil {
+			return err
+		}
+	}
+	for _, n := range nodeObjects(c.nodes) {
+		if err := waitUntil(ctx, api, "the Nodes to be created", func(ctx context.Context) error {
+			return c.create(ctx, "/api/v1/nodes", "application/json", n)
+		}); err != nil {
+			return err
+		}
+	}
+	c.phase("Stage CRD, stages and Nodes created")
+	return nil
+}
+
+// RestartAPIServer kills kube-apiserver, waits downtime, and starts it again on the
+// same port with the same certificates and etcd, returning once it is ready. The other
+// processes keep running and reconnect by themselves.
+func (c *Cluster) RestartAPIServer(ctx context.Context, downtime time.Duration) error {
+	p := c.proc("kube-apiserver")
+	if p == nil {
+		return errors.New("kubecluster: cluster is stopped")
+	}
+	p.kill()
+	select {
+	case <-time.After(downtime):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return c.startAPIServer(ctx)
+}
+
+// Stop kills every process (SIGKILL) and removes the cluster's temp dir. Set
+// KUBECLUSTER_KEEP=1 to keep the dir (logs, kubeconfigs) for debugging.
+func (c *Cluster) Stop() {
+	if c == nil {
+		return
+	}
+	c.stopOnce.Do(func() {
+		c.mu.Lock()
+		procs := c.procs
+		c.procs = map[string]*proc{}
+		c.mu.Unlock()
+		for _, name := range []string{"kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
+			if p := procs[name]; p != nil && !p.exited() {
+				_ = p.cmd.Process.Kill()
+			}
+		}
+		for _, p := range procs {
+			p.kill()
+		}
+		if os.Getenv("KUBECLUSTER_KEEP") != "" {
+			fmt.Fprintf(os.Stderr, "kubecluster: keeping %s\n", c.dir)
+			return
+		}
+		_ = os.RemoveAll(c.dir)
+	})
+}
+
+// Dir returns the cluster's temp dir, which holds the logs (<process>.log),
+// kubeconfigs and certificates.
+func (c *Cluster) Dir() string { return c.dir }
+
+// Nodes returns the names of the kwok Nodes.
+func (c *Cluster) Nodes() []string { return append([]string(nil), c.nodes...) }
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// UserKubeconfig writes a kubeconfig for a user authenticated by a client certificate
+// from the client CA, with CN=user and O=groups, and returns its path. RBAC applies:
+// the user can do nothing until bound to a role.
+func (c *Cluster) UserKubeconfig(user string, groups ...string) (string, error) {
+	kp, err := c.clientCA.issue(user, groups, false, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	c.users++
+	n := c.users
+	c.mu.Unlock()
+	path := filepath.Join(c.dir, fmt.Sprintf("user-%d-%s.kubeconfig", n, unsafeFileChars.ReplaceAllString(user, "_")))
+	if err := writeFile(path, kubeconfig(c.Server, c.CAData, user, kp)); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// Kubectl runs kubectl as admin and returns its stdout; the error includes stderr.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
+	return c.KubectlStdin(ctx, "", args...)
+}
+
+// KubectlStdin is Kubectl with stdin (e.g. for `apply -f -`).
+func (c *Cluster) KubectlStdin(ctx context.Context, stdin string, args ...string) (string, error) {
+	return c.KubectlAs(ctx, c.Kubeconfig, stdin, args...)
+}
+
+// KubectlAs runs kubectl with another kubeconfig (e.g. from UserKubeconfig).
+func (c *Cluster) KubectlAs(ctx context.Context, kubeconfig, stdin string, args ...string) (string, error) {
+	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(c.dir, "kubectl-cache")}, args...)
+	cmd := exec.CommandContext(ctx, c.KubectlPath, full...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG=", "HTTPS_PROXY=", "https_proxy=", "NO_PROXY=*")
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// get fetches an API path as admin; any status but 200 is an error.
+func (c *Cluster) get(ctx context.Context, path string) ([]byte, error) {
+	return httpGet(ctx, c.client, c.Server+path)
+}
+
+func httpGet(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body, fmt.Errorf("GET %s: %s: %s", url, resp.Status, bytes.TrimSpace(body))
+	}
+	return body, nil
+}
+
+type objectStatus struct {
+	Spec struct {
+		Taints []struct {
+			Key    string `json:"key"`
+			Effect string `json:"effect"`
+		} `json:"taints"`
+	} `json:"spec"`
+	Status struct {
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+func (c *Cluster) getStatus(ctx context.Context, path string) (*objectStatus, error) {
+	body, err := c.get(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	var o objectStatus
+	if err := json.Unmarshal(body, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func (c *Cluster) conditionTrue(ctx context.Context, path, condition string) error {
+	o, err := c.getStatus(ctx, path)
+	if err != nil {
+		return err
+	}
+	for _, cond := range o.Status.Conditions {
+		if cond.Type == condition && cond.Status == "True" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: condition %s not True", path, condition)
+}
+
+func (c *Cluster) nodeReady(ctx context.Context, name string) error {
+	path := "/api/v1/nodes/" + name
+	if err := c.conditionTrue(ctx, path, "Ready"); err != nil {
+		return err
+	}
+	o, err := c.getStatus(ctx, path)
+	if err != nil {
+		return err
+	}
+	if len(o.Spec.Taints) > 0 {
+		return fmt.Errorf("node %s still tainted: %+v", name, o.Spec.Taints)
+	}
+	return nil
+}
+
+// nodeObjects are kwok Nodes with generous capacity; kwok's node-initialize stage
+// fills in conditions, addresses and nodeInfo.
+func nodeObjects(names []string) [][]byte {
+	resources := map[string]string{"cpu": "1000", "memory": "1Ti", "pods": "1000", "ephemeral-storage": "1Ti"}
+	var out [][]byte
+	for _, name := range names {
+		data, _ := json.Marshal(map[string]any{
+			"apiVersion": "v1",
+			"kind":       "Node",
+			"metadata": map[string]any{
+				"name": name,
+				"labels": map[string]string{
+					"kubernetes.io/os":       "linux",
+					"kubernetes.io/arch":     "amd64",
+					"kubernetes.io/hostname": name,
+					"type":                   "kwok",
+				},
+				"annotations": map[string]string{
+					"kwok.x-k8s.io/node":           "fake",
+					"node.alpha.kubernetes.io/ttl": "0",
+				},
+			},
+			"status": map[string]any{"allocatable": resources, "capacity": resources},
+		})
+		out = append(out, data)
+	}
+	return out
+}
+
+// yamlDocs splits a multi-document YAML file, dropping documents that are only comments.
+func yamlDocs(data []byte) [][]byte {
+	var docs [][]byte
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
+		if regexp.MustCompile(`(?m)^kind:`).MatchString(doc) {
+			docs = append(docs, []byte(doc))
+		}
+	}
+	return docs
+}
+
+// create POSTs an object; AlreadyExists counts as success, so it can be retried.
+func (c *Cluster) create(ctx context.Context, path, contentType string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Server+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusConflict {
+		return nil
+	}
+	return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(respBody))
+}
