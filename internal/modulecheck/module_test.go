@@ -1,0 +1,183 @@
+// This test reads the module's own source the way Dagger's codegen does (doc comments and pragmas), because no
+// engine runs here to show `dagger functions`. It guards the promises the module makes to its users: every
+// function has help text, nothing with a side effect is ever served from Dagger's cache, every image the
+// pipeline pulls is a parameter with a pinned default, and secrets are only ever *dagger.Secret.
+package modulecheck
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// sideEffecting functions touch a registry, AWS or a cluster: their results must never be cached.
+var sideEffecting = []string{"Publish", "Deploy", "Plan", "Rollback", "Status", "Kubectl", "Kubeconfig", "Whoami", "Bootstrap", "Doctor"}
+
+// secretish parameter names must be *dagger.Secret, never a string that lands in logs and caches.
+var secretish = regexp.MustCompile(`(?i)(password|token|secret|kubeconfig|keyid|indexurl|requesturl)$`)
+
+type function struct {
+	name   string
+	doc    string
+	params []*ast.Field
+	docs   map[string]string // parameter name -> its comment (pragmas included)
+}
+
+func moduleFunctions(t *testing.T) map[string]function {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("../../*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := map[string]function{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || filepath.Base(f) == "dagger.gen.go" {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range file.Decls {
+			fd, ok := decl.(*ast.FuncDecl)
+			if !ok || !fd.Name.IsExported() || !isShipMethodOrNew(fd) {
+				continue
+			}
+			fn := function{name: fd.Name.Name, doc: fd.Doc.Text(), params: fd.Type.Params.List, docs: map[string]string{}}
+			prev := fd.Type.Params.Opening
+			for _, p := range fd.Type.Params.List {
+				for _, n := range p.Names {
+					fn.docs[n.Name] = commentsBetween(file, prev, p.Pos())
+				}
+				prev = p.End()
+			}
+			fns[fn.name] = fn
+		}
+	}
+	if len(fns) == 0 {
+		t.Fatal("found no module functions: is the module root two levels up?")
+	}
+	return fns
+}
+
+// commentsBetween is the text of the comments between two positions: the go parser does not attach
+// comments to parameters, but Dagger's codegen reads them as the parameter's help and pragmas.
+func commentsBetween(file *ast.File, from, to token.Pos) string {
+	var b strings.Builder
+	for _, cg := range file.Comments {
+		if cg.Pos() > from && cg.End() < to {
+			b.WriteString(cg.Text())
+		}
+	}
+	return b.String()
+}
+
+func isShipMethodOrNew(fd *ast.FuncDecl) bool {
+	if fd.Recv == nil {
+		return fd.Name.Name == "New"
+	}
+	star, ok := fd.Recv.List[0].Type.(*ast.StarExpr)
+	if !ok {
+		return false
+	}
+	id, ok := star.X.(*ast.Ident)
+	return ok && id.Name == "Ship"
+}
+
+func TestEveryFunctionHasHelp(t *testing.T) {
+	for name, fn := range moduleFunctions(t) {
+		if !strings.HasPrefix(fn.doc, name+" ") {
+			t.Errorf("%s: doc comment must start with %q so `dagger functions` reads well, got %q", name, name+" ", firstLine(fn.doc))
+		}
+		for param, doc := range fn.docs {
+			if param == "ctx" {
+				continue
+			}
+			if strings.TrimSpace(stripPragmas(doc)) == "" {
+				t.Errorf("%s: parameter %s has no help text", name, param)
+			}
+		}
+	}
+}
+
+func TestSideEffectsAreNeverCached(t *testing.T) {
+	fns := moduleFunctions(t)
+	for _, name := range sideEffecting {
+		fn, ok := fns[name]
+		if !ok {
+			t.Errorf("%s: expected module function is missing", name)
+			continue
+		}
+		if !strings.Contains(fn.doc, `+cache="never"`) {
+			t.Errorf(`%s touches a registry, AWS or a cluster: mark it +cache="never"`, name)
+		}
+	}
+}
+
+func TestImagesArePinnedParameters(t *testing.T) {
+	newFn := moduleFunctions(t)["New"]
+	images := 0
+	for param, doc := range newFn.docs {
+		if !strings.HasSuffix(param, "Image") {
+			continue
+		}
+		images++
+		m := regexp.MustCompile(`\+default="([^"]+)"`).FindStringSubmatch(doc)
+		if m == nil {
+			t.Errorf("New: image parameter %s needs a pinned +default", param)
+			continue
+		}
+		if ref := m[1]; !strings.Contains(ref, ":") || strings.HasSuffix(ref, ":latest") {
+			t.Errorf("New: image parameter %s default %q is not pinned to a version", param, ref)
+		}
+	}
+	if images < 3 {
+		t.Errorf("New: found %d image parameters, want the Python, kubectl and shell images", images)
+	}
+}
+
+func TestSecretsAreSecrets(t *testing.T) {
+	for name, fn := range moduleFunctions(t) {
+		for _, p := range fn.params {
+			for _, n := range p.Names {
+				if !secretish.MatchString(n.Name) {
+					continue
+				}
+				if sel, ok := p.Type.(*ast.StarExpr); !ok || exprString(sel.X) != "dagger.Secret" {
+					t.Errorf("%s: parameter %s looks secret but is %s: use *dagger.Secret", name, n.Name, exprString(p.Type))
+				}
+			}
+		}
+	}
+}
+
+func stripPragmas(doc string) string {
+	var keep []string
+	for _, l := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "+") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+func firstLine(s string) string { return strings.SplitN(s, "\n", 2)[0] }
+
+func exprString(e ast.Expr) string {
+	switch x := e.(type) {
+	case *ast.Ident:
+		return x.Name
+	case *ast.SelectorExpr:
+		return exprString(x.X) + "." + x.Sel.Name
+	case *ast.StarExpr:
+		return "*" + exprString(x.X)
+	case *ast.ArrayType:
+		return "[]" + exprString(x.Elt)
+	}
+	return "?"
+}
