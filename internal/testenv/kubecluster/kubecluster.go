@@ -89,10 +89,10 @@ type Cluster struct {
 // Start runs a new control plane and returns once it is usable: the apiserver is
 // ready, kube-system/default namespaces and the RBAC ClusterRole "edit" exist, the
 // controller-manager has created the default ServiceAccount, and every Node is Ready
-// and untainted. With the binaries built, kube-apiserver's own start dominates: about
-// 5 s on an idle 2-core machine, 10-12 s when other builds share the CPU. If ctx has
-// no earlier deadline, Options.StartTimeout bounds it. <dir>/start.log records the
-// phases (KUBECLUSTER_VERBOSE=1 prints them).
+// and untainted. With the binaries built, kube-apiserver's own start dominates (about
+// 8 CPU-seconds: 8-10 s on a 2-core machine shared with other builds, so Start took
+// 11-13 s there; the rest of Start adds ~2 s). Options.StartTimeout bounds it, unless
+// ctx ends first. <dir>/start.log records the phases (KUBECLUSTER_VERBOSE=1 prints them).
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	toolsDir := opts.ToolsDir
 	if toolsDir == "" {
