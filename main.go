@@ -148,7 +148,7 @@ func (m *Ship) Build(
 func (m *Ship) ImageArchive(
 	ctx context.Context,
 	// Name the cluster will know the image by; deploy it with --image <name>.
-	// +default="fastapi-app:local"
+	// +default="localhost/fastapi-app:local"
 	name string,
 	// Target platform of the local cluster's nodes.
 	// +default="linux/amd64"

@@ -72,7 +72,8 @@ func ParseImage(ref string) (Image, error) {
 func checkName(ref, name string) error {
 	host, path, ok := strings.Cut(name, "/")
 	if !ok || !(strings.ContainsAny(host, ".:") || host == "localhost") {
-		return &ImageError{Ref: ref, Reason: "has no registry host; pass the full reference, " + exampleRefs}
+		return &ImageError{Ref: ref, Reason: "has no registry host; pass the full reference, " + exampleRefs +
+			" (an image loaded into a local cluster can be named localhost/fastapi-app:<tag>)"}
 	}
 	if !hostRe.MatchString(host) {
 		return &ImageError{Ref: ref, Reason: "has a bad registry host " + quote(host)}
