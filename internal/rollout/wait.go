@@ -108,6 +108,9 @@ func Wait(ctx context.Context, r kube.Runner, o Options) (*Result, error) {
 	t := newTracker(o)
 	res := &Result{}
 	for {
+		// Polls start every Interval (not Interval after the last one ended): a kubectl round trip takes a
+		// large part of a second, and the time to notice a finished rollout is the whole period.
+		started := time.Now()
 		snap, err := poll(ctx, r, o.Namespace)
 		res.Polls++
 		if ctx.Err() != nil {
@@ -126,7 +129,7 @@ func Wait(ctx context.Context, r kube.Runner, o Options) (*Result, error) {
 		if t.settled() {
 			break
 		}
-		if err := sleep(ctx, o.Interval); err != nil {
+		if err := sleep(ctx, o.Interval-time.Since(started)); err != nil {
 			return t.finish(res), fmt.Errorf("waiting for rollout: %w", err)
 		}
 	}
