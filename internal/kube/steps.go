@@ -6,6 +6,7 @@ package kube
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Labels the renderer stamps on every object; prune only ever touches objects carrying both.
@@ -70,10 +71,31 @@ func Delete(namespace string, names []string) Step {
 	return Step{Name: "prune", Args: args}
 }
 
-// GetRollout fetches, in one call, everything a rollout poll needs: workloads, ReplicaSets and pods.
-func GetRollout(namespace string) Step {
-	return Step{Name: "poll rollout", Args: []string{"get", "deployments.apps,statefulsets.apps,daemonsets.apps,replicasets.apps,pods",
-		"-n", namespace, "-o", "json"}}
+// GetRollout fetches, in one call, everything a rollout poll needs: the kinds of the given workloads, the
+// ReplicaSets when a Deployment is among them, and pods. Only what is watched is listed: every list is a round
+// trip inside the poll, and the poll's length is how late a finished rollout is noticed.
+func GetRollout(namespace string, workloads []Ref) Step {
+	var resources []string
+	seen := map[string]bool{}
+	add := func(r string) {
+		if !seen[r] {
+			seen[r] = true
+			resources = append(resources, r)
+		}
+	}
+	for _, w := range workloads {
+		switch w.Kind {
+		case "Deployment":
+			add("deployments.apps")
+			add("replicasets.apps")
+		case "StatefulSet":
+			add("statefulsets.apps")
+		case "DaemonSet":
+			add("daemonsets.apps")
+		}
+	}
+	add("pods")
+	return Step{Name: "poll rollout", Args: []string{"get", strings.Join(resources, ","), "-n", namespace, "-o", "json"}}
 }
 
 // GetWorkloads fetches the workloads matching a label selector ("" = all in the namespace).

@@ -111,7 +111,7 @@ func Wait(ctx context.Context, r kube.Runner, o Options) (*Result, error) {
 		// Polls start every Interval (not Interval after the last one ended): a kubectl round trip takes a
 		// large part of a second, and the time to notice a finished rollout is the whole period.
 		started := time.Now()
-		snap, err := poll(ctx, r, o.Namespace)
+		snap, err := poll(ctx, r, o.Namespace, o.Workloads)
 		res.Polls++
 		if ctx.Err() != nil {
 			return t.finish(res), fmt.Errorf("waiting for rollout: %w", ctx.Err())
@@ -162,8 +162,8 @@ func newTracker(o Options) *tracker {
 	return t
 }
 
-func poll(ctx context.Context, r kube.Runner, ns string) (*kube.Objects, error) {
-	out, err := kube.Exec(ctx, r, kube.GetRollout(ns))
+func poll(ctx context.Context, r kube.Runner, ns string, workloads []kube.Ref) (*kube.Objects, error) {
+	out, err := kube.Exec(ctx, r, kube.GetRollout(ns, workloads))
 	if err != nil {
 		return nil, err
 	}
