@@ -217,18 +217,6 @@ func (m *Ship) overlayTarget(ctx context.Context, overlay, cluster string, kc *d
 	return namespace, runner, nil
 }
 
-// renderChecked renders and validates, failing with the validation report.
-func (m *Ship) renderChecked(ctx context.Context, overlay, image string, requireDigest bool) ([]byte, error) {
-	rendered, rep, err := m.renderValidated(ctx, overlay, image, requireDigest)
-	if err != nil {
-		return nil, err
-	}
-	if err := rep.Err(); err != nil {
-		return nil, err
-	}
-	return rendered, nil
-}
-
 // reportResult returns the report as the function's output, or inside the error when the deploy failed,
 // so the reason and the rollback are what a failed CI job shows.
 func reportResult(rep *report.Report, err error) (string, error) {

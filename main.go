@@ -183,11 +183,8 @@ func (m *Ship) Render(
 	// +optional
 	requireDigest bool,
 ) (*dagger.File, error) {
-	rendered, report, err := m.renderValidated(ctx, overlay, image, requireDigest)
+	rendered, err := m.renderChecked(ctx, overlay, image, requireDigest)
 	if err != nil {
-		return nil, err
-	}
-	if err := report.Err(); err != nil {
 		return nil, err
 	}
 	return dag.Directory().WithNewFile(overlay+".yaml", string(rendered)).File(overlay + ".yaml"), nil
@@ -246,6 +243,18 @@ func (m *Ship) renderValidated(ctx context.Context, overlay, image string, requi
 		return nil, nil, err
 	}
 	return rendered, report, nil
+}
+
+// renderChecked renders and validates, failing with the validation report.
+func (m *Ship) renderChecked(ctx context.Context, overlay, image string, requireDigest bool) ([]byte, error) {
+	rendered, rep, err := m.renderValidated(ctx, overlay, image, requireDigest)
+	if err != nil {
+		return nil, err
+	}
+	if err := rep.Err(); err != nil {
+		return nil, err
+	}
+	return rendered, nil
 }
 
 // directoryFS copies a (small) manifests directory into memory so kustomize can render it in-process.
