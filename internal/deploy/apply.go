@@ -1,7 +1,8 @@
 // Apply with all-or-nothing validation: Namespace objects first (objects inside a namespace cannot be
 // dry-run before it exists), then a server-side dry-run of everything else, and only if the apiserver
-// accepts every object, the real server-side apply and the prune of owned objects no longer rendered.
-// Guards against a half-applied release when one object in the set is invalid or forbidden.
+// accepts every object, the real server-side apply. Owned objects no longer rendered are found before the
+// apply and pruned only after the rollout is healthy: a rollback to the previous revision may still need
+// them. Guards against a half-applied release when one object in the set is invalid or forbidden.
 package deploy
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"dagger/ship/internal/kube"
 	"dagger/ship/internal/report"
@@ -25,25 +27,22 @@ func apply(ctx context.Context, r kube.Runner, p *plan) ([]report.Change, error)
 		changes = append(changes, c...)
 	}
 	c, err := applyValidated(ctx, r, p.namespace, p.objects)
-	if err != nil {
-		return changes, err
-	}
-	changes = append(changes, c...)
-	pruned, err := prune(ctx, r, p)
-	if err != nil {
-		return changes, err
-	}
-	return append(changes, pruned...), nil
+	return append(changes, c...), err
 }
 
+// applyValidated dry-runs the set and reads what exists of it at the same time (both are reads, and each is
+// a kubectl round trip), then applies only if the dry-run passed.
 func applyValidated(ctx context.Context, r kube.Runner, ns string, objs []kube.Object) ([]report.Change, error) {
 	docs := kube.JoinDocs(objs)
-	if _, err := kube.Exec(ctx, r, kube.ServerSideDryRun(ns, docs)); err != nil {
-		return nil, fmt.Errorf("the cluster rejected the rendered manifests, nothing was applied: %w", err)
+	var out []byte
+	var dryErr, readErr error
+	parallel(func() { _, dryErr = kube.Exec(ctx, r, kube.ServerSideDryRun(ns, docs)) },
+		func() { out, readErr = kube.Exec(ctx, r, kube.CurrentVersions(ns, docs)) })
+	if dryErr != nil {
+		return nil, fmt.Errorf("the cluster rejected the rendered manifests, nothing was applied: %w", dryErr)
 	}
-	out, err := kube.Exec(ctx, r, kube.CurrentVersions(ns, docs))
-	if err != nil {
-		return nil, fmt.Errorf("reading the current objects before apply (nothing applied yet): %w", err)
+	if readErr != nil {
+		return nil, fmt.Errorf("reading the current objects before apply (nothing applied yet): %w", readErr)
 	}
 	before, err := kube.ParseVersions(out)
 	if err != nil {
@@ -96,17 +95,31 @@ func prunable(ctx context.Context, r kube.Runner, p *plan) ([]string, error) {
 	return gone, nil
 }
 
-func prune(ctx context.Context, r kube.Runner, p *plan) ([]report.Change, error) {
-	gone, err := prunable(ctx, r, p)
-	if err != nil || len(gone) == 0 {
-		return nil, err
+// prune deletes the owned objects found by prunable; it runs only once the new revision is healthy.
+func prune(ctx context.Context, r kube.Runner, ns string, gone []string) ([]report.Change, error) {
+	if len(gone) == 0 {
+		return nil, nil
 	}
-	if _, err := kube.Exec(ctx, r, kube.Delete(p.namespace, gone)); err != nil {
-		return nil, fmt.Errorf("pruning %s (the new objects are applied): %w", strings.Join(gone, ", "), err)
+	if _, err := kube.Exec(ctx, r, kube.Delete(ns, gone)); err != nil {
+		return nil, fmt.Errorf("the new revision is healthy, but pruning %s failed: %w", strings.Join(gone, ", "), err)
 	}
+	return changesAll(gone, "pruned"), nil
+}
+
+func changesAll(objects []string, action string) []report.Change {
 	var out []report.Change
-	for _, g := range gone {
-		out = append(out, report.Change{Object: g, Action: "pruned"})
+	for _, o := range objects {
+		out = append(out, report.Change{Object: o, Action: action})
 	}
-	return out, nil
+	return out
+}
+
+// parallel runs independent kubectl reads at once: each is a process (or container) start plus a round trip.
+func parallel(fns ...func()) {
+	var wg sync.WaitGroup
+	for _, f := range fns {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	wg.Wait()
 }

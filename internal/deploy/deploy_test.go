@@ -90,7 +90,13 @@ func TestPruneOnlyOwnedObjects(t *testing.T) {
 	if err != nil || !slices.Equal(plan.Prune, []string{"configmap/extra"}) {
 		t.Fatalf("plan prune = %v, %v", plan.Prune, err)
 	}
-	rep, err := e.run(e.options(img))
+	// A failed rollout prunes nothing: the revision it rolls back to may still use the object.
+	rep, err := e.run(e.options(image("prune-bad"), fault("ImagePullBackOff")))
+	if err == nil || changeOf(rep, "configmap/extra") != "kept: not pruned, the rollout failed" {
+		t.Fatalf("failed deploy: err %v, changes %+v", err, rep.Changes)
+	}
+	e.kubectl("get", "configmap", "extra", "-n", e.ns)
+	rep, err = e.run(e.options(img))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +106,31 @@ func TestPruneOnlyOwnedObjects(t *testing.T) {
 	names := e.kubectl("get", "configmaps", "-n", e.ns, "-o", "name")
 	if strings.Contains(names, "configmap/extra\n") || !strings.Contains(names, "configmap/foreign") || !strings.Contains(names, "configmap/other-overlay") {
 		t.Fatalf("configmaps after prune:\n%s", names)
+	}
+}
+
+func TestReportShowsLoadBalancerAddress(t *testing.T) {
+	e := newEnv(t)
+	o := e.options(image("lb-1"))
+	o.Manifests = []byte(strings.Replace(string(o.Manifests), "type: ClusterIP", "type: LoadBalancer", 1))
+	if !strings.Contains(string(o.Manifests), "type: LoadBalancer") {
+		t.Fatal("the dev overlay's Service is no longer ClusterIP: update this test")
+	}
+	rep, err := e.run(o)
+	if err != nil || len(rep.Addresses) != 0 {
+		t.Fatalf("before any address is assigned: err %v, addresses %v", err, rep.Addresses)
+	}
+	// What a cloud load-balancer controller does once the balancer exists.
+	e.kubectl("patch", "service", "fastapi-app", "-n", e.ns, "--subresource=status", "--type=merge",
+		"-p", `{"status":{"loadBalancer":{"ingress":[{"hostname":"a1.elb.example"}]}}}`)
+	o2 := e.options(image("lb-2"))
+	o2.Manifests = []byte(strings.Replace(string(o2.Manifests), "type: ClusterIP", "type: LoadBalancer", 1))
+	rep, err = e.run(o2)
+	if err != nil || !slices.Equal(rep.Addresses, []string{"a1.elb.example:80 (service/fastapi-app)"}) {
+		t.Fatalf("err %v, addresses %v", err, rep.Addresses)
+	}
+	if !strings.Contains(rep.Markdown(), "| External address | `a1.elb.example:80 (service/fastapi-app)` |") {
+		t.Fatalf("markdown:\n%s", rep.Markdown())
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"io"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"dagger/ship/internal/kube"
 )
 
@@ -92,6 +94,18 @@ func (p *plan) add(obj kube.Object) error {
 		p.workloads = append(p.workloads, obj.Ref)
 	}
 	return nil
+}
+
+// hasLoadBalancer: the set has a LoadBalancer Service, whose address the report should show.
+func (p *plan) hasLoadBalancer() bool {
+	for _, o := range p.objects {
+		if o.Group == "" && o.Kind == "Service" {
+			if t, _, _ := unstructured.NestedString(o.Body.Object, "spec", "type"); t == "LoadBalancer" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // holder names this deploy in the lock: the owner plus a random suffix so two runs never collide.

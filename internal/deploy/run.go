@@ -60,9 +60,9 @@ func Run(ctx context.Context, r kube.Runner, o Options) (*report.Report, error) 
 		return finish(rep, o, err)
 	}
 	defer release(ctx, l, rep, o.Progress)
-	before, err := deploymentRevisions(ctx, r, p.namespace, "")
+	before, stale, err := readBefore(ctx, r, p)
 	if err != nil {
-		return finish(rep, o, fmt.Errorf("reading the current revisions (nothing applied yet): %w", err))
+		return finish(rep, o, err)
 	}
 	sctx, end = o.stage(ctx, "apply")
 	rep.Changes, err = apply(sctx, r, p)
@@ -73,17 +73,37 @@ func Run(ctx context.Context, r kube.Runner, o Options) (*report.Report, error) 
 	}
 	printChanges(o.Progress, rep.Changes)
 	sctx, end = o.stage(ctx, "wait for rollout")
-	res, werr := rollout.Wait(sctx, r, rollout.Options{Namespace: p.namespace, Workloads: p.workloads, Timeout: o.Timeout,
-		UnschedulableGrace: o.UnschedulableGrace, Progress: o.Progress, Now: o.Now})
+	res, werr := rollout.Wait(sctx, r, rollout.Options{Namespace: p.namespace, Workloads: p.workloads, Services: p.hasLoadBalancer(),
+		Timeout: o.Timeout, UnschedulableGrace: o.UnschedulableGrace, Progress: o.Progress, Now: o.Now})
 	end()
 	rep.Workloads = workloadRows(res)
 	if werr != nil {
+		rep.Changes = append(rep.Changes, changesAll(stale, "kept: not pruned, the rollout failed")...)
 		sctx, end = o.stage(ctx, "diagnose and roll back")
 		defer end()
 		return finish(rep, o, recoverFailure(sctx, r, p, res, werr, before, rep))
 	}
-	rep.Addresses = addresses(ctx, r, p.namespace, o.Overlay)
-	return finish(rep, o, nil)
+	rep.Addresses = addresses(res.Last, o.Overlay)
+	sctx, end = o.stage(ctx, "prune")
+	pruned, err := prune(sctx, r, p.namespace, stale)
+	end()
+	printChanges(o.Progress, pruned)
+	rep.Changes = append(rep.Changes, pruned...)
+	return finish(rep, o, err)
+}
+
+// readBefore reads, at once and before anything is applied, the Deployments' current revisions (what a
+// failed rollout returns to) and the owned objects the new set no longer renders (pruned once it is healthy).
+func readBefore(ctx context.Context, r kube.Runner, p *plan) (map[string]revision, []string, error) {
+	var before map[string]revision
+	var stale []string
+	var revErr, pruneErr error
+	parallel(func() { before, revErr = deploymentRevisions(ctx, r, p.namespace, "") },
+		func() { stale, pruneErr = prunable(ctx, r, p) })
+	if err := errors.Join(revErr, pruneErr); err != nil {
+		return nil, nil, fmt.Errorf("reading the namespace before the apply (nothing applied yet): %w", err)
+	}
+	return before, stale, nil
 }
 
 func acquire(ctx context.Context, r kube.Runner, o Options, ns string, rep *report.Report) (*lock.Lock, error) {
@@ -172,18 +192,16 @@ func printChanges(w io.Writer, changes []report.Change) {
 	}
 }
 
-// addresses lists the overlay's LoadBalancer ingress points; unreadable services are not a deploy failure.
-func addresses(ctx context.Context, r kube.Runner, ns, overlay string) []string {
-	out, err := kube.Exec(ctx, r, kube.GetServices(ns, kube.OwnedSelector(overlay)))
-	if err != nil {
-		return nil
-	}
-	objs, err := kube.DecodeList(out)
-	if err != nil {
+// addresses lists the overlay's LoadBalancer ingress points, from the rollout's last snapshot.
+func addresses(snap *kube.Objects, overlay string) []string {
+	if snap == nil {
 		return nil
 	}
 	var addrs []string
-	for _, s := range objs.Services {
+	for _, s := range snap.Services {
+		if s.Labels[kube.ManagedByLabel] != kube.ManagedByValue || s.Labels[kube.OverlayLabel] != overlay {
+			continue
+		}
 		for _, in := range s.Status.LoadBalancer.Ingress {
 			host := in.Hostname
 			if host == "" {

@@ -72,9 +72,10 @@ func Delete(namespace string, names []string) Step {
 }
 
 // GetRollout fetches, in one call, everything a rollout poll needs: the kinds of the given workloads, the
-// ReplicaSets when a Deployment is among them, and pods. Only what is watched is listed: every list is a round
-// trip inside the poll, and the poll's length is how late a finished rollout is noticed.
-func GetRollout(namespace string, workloads []Ref) Step {
+// ReplicaSets when a Deployment is among them, pods, and (withServices) Services, whose LoadBalancer addresses
+// the report shows. Only what is needed is listed: every list is a round trip inside the poll, and the poll's
+// length is how late a finished rollout is noticed.
+func GetRollout(namespace string, workloads []Ref, withServices bool) Step {
 	var resources []string
 	seen := map[string]bool{}
 	add := func(r string) {
@@ -95,6 +96,9 @@ func GetRollout(namespace string, workloads []Ref) Step {
 		}
 	}
 	add("pods")
+	if withServices {
+		add("services")
+	}
 	return Step{Name: "poll rollout", Args: []string{"get", strings.Join(resources, ","), "-n", namespace, "-o", "json"}}
 }
 
@@ -110,11 +114,6 @@ func GetWorkloads(namespace, selector string) Step {
 // GetReplicaSets fetches the namespace's ReplicaSets (revision history of Deployments).
 func GetReplicaSets(namespace string) Step {
 	return Step{Name: "get replicasets", Args: []string{"get", "replicasets.apps", "-n", namespace, "-o", "json"}}
-}
-
-// GetServices fetches the services matching a label selector (for their external addresses).
-func GetServices(namespace, selector string) Step {
-	return Step{Name: "get services", Args: []string{"get", "services", "-n", namespace, "-l", selector, "-o", "json"}}
 }
 
 // RolloutUndo rolls a workload back to a given revision (0 = the previous one).

@@ -27,6 +27,7 @@ const (
 type Options struct {
 	Namespace          string
 	Workloads          []kube.Ref    // Deployments, StatefulSets, DaemonSets to watch
+	Services           bool          // also list Services each poll, so Result.Last has their addresses
 	Timeout            time.Duration // 0 = each workload's spec.progressDeadlineSeconds (default 600 s)
 	Interval           time.Duration // poll period; default 500 ms
 	UnschedulableGrace time.Duration // default 10 s
@@ -66,6 +67,7 @@ type Result struct {
 	Workloads  []WorkloadResult
 	Polls      int
 	PollErrors int
+	Last       *kube.Objects // the last snapshot read, nil if no poll succeeded
 }
 
 // Failed returns the workloads that did not roll out.
@@ -111,7 +113,7 @@ func Wait(ctx context.Context, r kube.Runner, o Options) (*Result, error) {
 		// Polls start every Interval (not Interval after the last one ended): a kubectl round trip takes a
 		// large part of a second, and the time to notice a finished rollout is the whole period.
 		started := time.Now()
-		snap, err := poll(ctx, r, o.Namespace, o.Workloads)
+		snap, err := poll(ctx, r, o)
 		res.Polls++
 		if ctx.Err() != nil {
 			return t.finish(res), fmt.Errorf("waiting for rollout: %w", ctx.Err())
@@ -123,7 +125,7 @@ func Wait(ctx context.Context, r kube.Runner, o Options) (*Result, error) {
 			res.PollErrors++
 			t.pollFailed(err)
 		} else {
-			t.lastErr = ""
+			t.lastErr, res.Last = "", snap
 			t.observe(snap)
 		}
 		if t.settled() {
@@ -162,8 +164,8 @@ func newTracker(o Options) *tracker {
 	return t
 }
 
-func poll(ctx context.Context, r kube.Runner, ns string, workloads []kube.Ref) (*kube.Objects, error) {
-	out, err := kube.Exec(ctx, r, kube.GetRollout(ns, workloads))
+func poll(ctx context.Context, r kube.Runner, o Options) (*kube.Objects, error) {
+	out, err := kube.Exec(ctx, r, kube.GetRollout(o.Namespace, o.Workloads, o.Services))
 	if err != nil {
 		return nil, err
 	}
