@@ -350,6 +350,9 @@ func TestLeastPrivilege(t *testing.T) {
 	if err != nil || !rep.Succeeded {
 		t.Fatalf("with edit bound: %v", err)
 	}
+	if left := e.kubectl("get", "configmaps", "-n", e.ns, "-o", "name"); strings.Contains(left, lock.Name) {
+		t.Fatalf("the deploy lock was not released:\n%s", left)
+	}
 	if _, err := Rollback(ctx, r, e.ns, "dev", 0, testWriter{t}); err == nil || !strings.Contains(err.Error(), "no earlier revision") {
 		t.Fatalf("rollback with a single revision: %v", err)
 	}

@@ -157,6 +157,14 @@ func Replace(namespace string, doc []byte) Step {
 	return Step{Name: "replace", Stdin: doc, Args: []string{"replace", "-n", namespace, "-f", "-", "-o", "json"}}
 }
 
+// DeleteConfigMapIfUnchanged deletes a ConfigMap only while it still has the given UID and resourceVersion
+// (the apiserver checks the preconditions atomically; kubectl delete has no flag for them, hence --raw).
+func DeleteConfigMapIfUnchanged(namespace, name, uid, resourceVersion string) Step {
+	body := fmt.Sprintf(`{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":%q,"resourceVersion":%q}}`, uid, resourceVersion)
+	return Step{Name: "delete configmap " + name, Stdin: []byte(body), Args: []string{"delete", "--raw",
+		"/api/v1/namespaces/" + namespace + "/configmaps/" + name, "-f", "-"}}
+}
+
 // GetConfigMap fetches one ConfigMap as JSON.
 func GetConfigMap(namespace, name string) Step {
 	return Step{Name: "get configmap " + name, Args: []string{"get", "configmap", name, "-n", namespace, "-o", "json"}}

@@ -1,8 +1,10 @@
 // Package lock keeps two deploys to one namespace from interleaving. The lock is a ConfigMap (the "edit"
-// ClusterRole covers configmaps but not leases) with holder, acquired-at and expires-at annotations:
-// created with `kubectl create` (AlreadyExists means held), renewed and released with optimistic
-// `kubectl replace` carrying the resourceVersion, and taken over the same way once expired. It guards
-// against a crashed deploy blocking the namespace forever, and against two takeovers both succeeding.
+// ClusterRole covers configmaps but not leases) with holder, acquired-at and expires-at annotations that
+// exists only while held: created with `kubectl create` (AlreadyExists means held), renewed with an
+// optimistic `kubectl replace` carrying the resourceVersion, taken over the same way once expired, and
+// released by a delete preconditioned on our UID and resourceVersion. It guards against a crashed deploy
+// blocking the namespace forever, against two takeovers both succeeding, and against a holder whose lock
+// expired releasing the lock its successor now holds. A free namespace costs one kubectl call to lock.
 package lock
 
 import (
@@ -25,7 +27,7 @@ const (
 	HolderKey       = "ship/lock-holder"
 	AcquiredAtKey   = "ship/lock-acquired-at"
 	ExpiresAtKey    = "ship/lock-expires-at"
-	ReleasedKey     = "ship/lock-released"
+	ReleasedKey     = "ship/lock-released" // set by releases before locks were deleted; still honoured
 	DefaultTTL      = 2 * time.Minute
 	DefaultInterval = time.Second
 )
@@ -142,33 +144,39 @@ func (l *Lock) Holder() string { return l.o.Holder }
 func (l *Lock) Renew(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.write(ctx, false)
+	return l.write(ctx)
 }
 
-// Release marks the lock released (only if we still hold it) and stops renewal.
+// Release deletes the lock, only if it is still ours as we last wrote it, and stops renewal.
 func (l *Lock) Release(ctx context.Context) error {
 	if l.stop != nil {
 		l.stop()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.write(ctx, true)
+	_, err := kube.Exec(ctx, l.r, kube.DeleteConfigMapIfUnchanged(l.o.Namespace, Name, string(l.cm.UID), l.cm.ResourceVersion))
+	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
+		return takenOver(l.o.Namespace, err)
+	}
+	if err != nil {
+		return fmt.Errorf("releasing the deploy lock: %w", err)
+	}
+	return nil
 }
 
-func (l *Lock) write(ctx context.Context, release bool) error {
-	now := l.o.Now()
-	doc := document(l.o, now, &l.cm)
-	if release {
-		doc = releasedDocument(l.cm, now)
-	}
-	out, err := kube.Exec(ctx, l.r, kube.Replace(l.o.Namespace, doc))
+func (l *Lock) write(ctx context.Context) error {
+	out, err := kube.Exec(ctx, l.r, kube.Replace(l.o.Namespace, document(l.o, l.o.Now(), &l.cm)))
 	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
-		return fmt.Errorf("the deploy lock on %s was taken over by another deploy (ours had expired): %w", l.o.Namespace, err)
+		return takenOver(l.o.Namespace, err)
 	}
 	if err != nil {
 		return fmt.Errorf("updating the deploy lock: %w", err)
 	}
 	return json.Unmarshal(out, &l.cm)
+}
+
+func takenOver(ns string, err error) error {
+	return fmt.Errorf("the deploy lock on %s was taken over by another deploy (ours had expired): %w", ns, err)
 }
 
 // KeepAlive renews the lock every TTL/3 until Release; errors go to Progress (the next renewal retries).
@@ -224,16 +232,6 @@ func document(o Options, now time.Time, prev *corev1.ConfigMap) []byte {
 				ExpiresAtKey: now.Add(o.TTL).UTC().Format(time.RFC3339Nano)}},
 	}
 	b, _ := json.Marshal(cm) // a ConfigMap of strings always marshals
-	return b
-}
-
-func releasedDocument(cur corev1.ConfigMap, now time.Time) []byte {
-	cm := cur.DeepCopy()
-	cm.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
-	cm.ManagedFields = nil
-	cm.Annotations[ExpiresAtKey] = now.UTC().Format(time.RFC3339Nano)
-	cm.Annotations[ReleasedKey] = "true"
-	b, _ := json.Marshal(cm)
 	return b
 }
 
