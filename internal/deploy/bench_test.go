@@ -120,16 +120,27 @@ func (s *stats) mean() float64 {
 	return s.sum / s.n
 }
 
+// BenchmarkDeploySuccess: "instant" pods are ready as soon as scheduled, so the rollout ends around the first
+// poll; with "minReady3s" it ends between polls, which measures the polling cadence.
 func BenchmarkDeploySuccess(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		edits []func(map[string]any)
+	}{{"instant", nil}, {"minReady3s", []func(map[string]any){minReady(3)}}} {
+		b.Run(c.name, func(b *testing.B) { benchmarkDeploy(b, c.edits...) })
+	}
+}
+
+func benchmarkDeploy(b *testing.B, edits ...func(map[string]any)) {
 	e := newEnv(b)
-	if _, err := e.run(e.options(image("bench-0"))); err != nil {
+	if _, err := e.run(e.options(image("bench-0"), edits...)); err != nil {
 		b.Fatal(err)
 	}
 	var lag, ret, total stats
 	b.ResetTimer()
 	for i := range b.N {
 		img := image(fmt.Sprintf("bench-%d", i+1))
-		o := e.options(img)
+		o := e.options(img, edits...)
 		o.Progress = nil
 		w := e.watch("get", "deployment", "fastapi-app")
 		start := time.Now()
