@@ -6,8 +6,6 @@ package report
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 )
@@ -136,25 +134,6 @@ func (r *Report) rollbacks(b *strings.Builder) {
 		}
 		b.WriteString("\n")
 	}
-}
-
-// Publish appends the report to $GITHUB_STEP_SUMMARY when set, otherwise writes it to w.
-func (r *Report) Publish(w io.Writer) error {
-	md := r.Markdown()
-	path := os.Getenv("GITHUB_STEP_SUMMARY")
-	if path == "" {
-		_, err := io.WriteString(w, md)
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing the job summary to $GITHUB_STEP_SUMMARY: %w", err)
-	}
-	if _, err := io.WriteString(f, md+"\n"); err != nil {
-		f.Close()
-		return fmt.Errorf("writing the job summary to $GITHUB_STEP_SUMMARY: %w", err)
-	}
-	return f.Close()
 }
 
 func code(ss []string) string {

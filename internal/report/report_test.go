@@ -1,12 +1,11 @@
 // Golden tests of the rendered report (run with -update to rewrite testdata/*.md after a deliberate
-// change), and of where Publish writes it.
+// change).
 package report
 
 import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -50,25 +49,5 @@ func TestMarkdownGolden(t *testing.T) {
 				t.Fatalf("Markdown() differs from %s:\n%s", path, got)
 			}
 		})
-	}
-}
-
-func TestPublishAppendsToStepSummary(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "summary.md")
-	if err := os.WriteFile(path, []byte("earlier step\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("GITHUB_STEP_SUMMARY", path)
-	var stdout strings.Builder
-	if err := succeeded().Publish(&stdout); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	if !strings.HasPrefix(string(b), "earlier step\n## ship deploy prod: succeeded") || stdout.Len() != 0 {
-		t.Fatalf("summary file = %q, stdout = %q", b, stdout.String())
-	}
-	t.Setenv("GITHUB_STEP_SUMMARY", "")
-	if err := failed().Publish(&stdout); err != nil || !strings.Contains(stdout.String(), "FAILED") {
-		t.Fatalf("without GITHUB_STEP_SUMMARY: err %v, stdout %q", err, stdout.String())
 	}
 }
