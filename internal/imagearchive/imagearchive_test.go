@@ -140,28 +140,7 @@ func assertSameImage(t *testing.T, archive, ref string, want v1.Image) {
 // readEntry returns the named file of a tar archive.
 func readEntry(t *testing.T, archive, entry string) []byte {
 	t.Helper()
-	f, err := os.Open(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	tr := tar.NewReader(f)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			t.Fatalf("%s not in %s", entry, archive)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cleanName(hdr.Name) == entry {
-			data, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return data
-		}
-	}
+	return mustRead(t, filepath.Join(untar(t, archive), entry))
 }
 
 func indexAnnotations(t *testing.T, archive string) map[string]string {
