@@ -234,11 +234,11 @@ func (m *Ship) renderValidated(ctx context.Context, overlay, image string, requi
 	if err != nil {
 		return nil, nil, err
 	}
-	rendered, err := render.Render(fsys, render.Options{Overlay: overlay, Image: image})
+	rendered, err := render.Render(fsys, render.Options{Overlay: overlay, Image: image, ImageName: "fastapi-app", AppName: "fastapi-app"})
 	if err != nil {
 		return nil, nil, err
 	}
-	report, err := validate.Manifests(rendered, validate.Options{RequireDigest: requireDigest})
+	report, err := validate.Manifests(rendered, validate.Options{RequireDigest: requireDigest, ImageName: "fastapi-app"})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -64,7 +64,7 @@ func image(tag string) string {
 // manifests renders the dev overlay for image into the env's namespace; edits adjust the Deployment.
 func (e *env) manifests(img string, edits ...func(dep map[string]any)) []byte {
 	e.t.Helper()
-	out, err := render.Render(os.DirFS("../../k8s"), render.Options{Overlay: "dev", Image: img})
+	out, err := render.Render(os.DirFS("../../k8s"), render.Options{Overlay: "dev", Image: img, ImageName: "fastapi-app", AppName: "fastapi-app"})
 	if err != nil {
 		e.t.Fatalf("render: %v", err)
 	}

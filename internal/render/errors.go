@@ -78,4 +78,43 @@ func (e *BuildError) Error() string {
 	return fmt.Sprintf("render: overlay %s: kustomize build failed: %s", quote(e.Overlay), e.Detail)
 }
 
+// IdentityError reports a logical image name or app name that is missing,
+// ambiguous or malformed, naming the flag that sets it.
+type IdentityError struct {
+	Overlay string // "" when the name was given, not derived from an overlay
+	Flag    string // --image-name or --app-name
+	Reason  string // what is missing, ambiguous or malformed
+	Hint    string // what to pass with the flag, e.g. " <name>"
+}
+
+func (e *IdentityError) Error() string {
+	loc := ""
+	if e.Overlay != "" {
+		loc = "overlay " + quote(e.Overlay) + ": "
+	}
+	return fmt.Sprintf("render: %s%s; pass %s%s", loc, e.Reason, e.Flag, e.Hint)
+}
+
+// ImageNameError reports that no container image in the rendered overlay is
+// named the logical image name, so the pushed image would replace nothing.
+type ImageNameError struct {
+	Overlay   string
+	ImageName string   // the logical name ship replaces
+	Images    []string // every container image the rendered overlay uses, sorted
+	Suggest   string   // the one image name without a registry host, if there is one
+}
+
+func (e *ImageNameError) Error() string {
+	msg := fmt.Sprintf("render: overlay %s: no container image is named %s, the logical image name ship replaces with the pushed image; ",
+		quote(e.Overlay), quote(e.ImageName))
+	switch {
+	case len(e.Images) == 0:
+		return msg + "the manifests name no container image at all; add the workload that runs your app"
+	case e.Suggest != "":
+		return msg + "the manifests use " + strings.Join(e.Images, ", ") + "; pass --image-name " + e.Suggest
+	default:
+		return msg + "the manifests use " + strings.Join(e.Images, ", ") + "; pass --image-name with the name they give your app's image"
+	}
+}
+
 func quote(s string) string { return strconv.Quote(s) }

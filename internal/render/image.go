@@ -70,8 +70,8 @@ func ParseImage(ref string) (Image, error) {
 
 // checkName requires a registry host and lowercase repository path.
 func checkName(ref, name string) error {
-	host, path, ok := strings.Cut(name, "/")
-	if !ok || !(strings.ContainsAny(host, ".:") || host == "localhost") {
+	host, path, _ := strings.Cut(name, "/")
+	if !HasRegistryHost(name) {
 		return &ImageError{Ref: ref, Reason: "has no registry host; pass the full reference, " + exampleRefs +
 			" (an image loaded into a local cluster can be named localhost/fastapi-app:<tag>)"}
 	}
@@ -84,4 +84,23 @@ func checkName(ref, name string) error {
 		}
 	}
 	return nil
+}
+
+// HasRegistryHost reports whether an image name (without tag or digest)
+// starts with a registry host, as a container runtime decides it: a first
+// path component with a '.' or ':', or "localhost". A name without one is
+// either a logical name for render to replace or a Docker Hub image.
+func HasRegistryHost(name string) bool {
+	host, _, ok := strings.Cut(name, "/")
+	return ok && (strings.ContainsAny(host, ".:") || host == "localhost")
+}
+
+// SplitImage splits any image reference into name, tag and digest without
+// judging it: manifests may hold what ParseImage would refuse.
+func SplitImage(ref string) (name, tag, digest string) {
+	name, digest, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name, tag = name[:i], name[i+1:]
+	}
+	return name, tag, digest
 }

@@ -1,8 +1,8 @@
-// Package render turns the kustomize tree in k8s/ into the exact manifests a
-// deploy applies, in process. It guards against the classic pipeline's
-// failure modes: sed-ing an image into YAML, shelling out to a kustomize of
-// unknown version, and applying objects the pipeline cannot later find to
-// prune.
+// Package render turns a service's kustomize tree (ours is k8s/) into the
+// exact manifests a deploy applies, in process. It guards against the
+// classic pipeline's failure modes: sed-ing an image into YAML, shelling out
+// to a kustomize of unknown version, and applying objects the pipeline
+// cannot later find to prune.
 package render
 
 import (
@@ -13,19 +13,20 @@ import (
 	"sort"
 
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
-// AppImage is the logical image name used in k8s/base.
-const AppImage = "fastapi-app"
-
-// Labels added to every rendered object so a deploy can prune only what it owns.
+// Labels added to every rendered object so a deploy can prune only what it
+// owns: objects of its own app and overlay, never another app's in a shared
+// namespace.
 const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	ManagedByValue = "ship"
 	OverlayLabel   = "ship/overlay"
+	AppLabel       = "ship/app"
 )
 
 // In-memory layout: the manifests under manifestsRoot, the generated
@@ -37,8 +38,10 @@ const (
 
 // Options selects what to render.
 type Options struct {
-	Overlay string // a directory name under overlays/
-	Image   string // host[:port]/path[:tag][@sha256:...]; the digest wins over the tag
+	Overlay   string // a directory name under overlays/
+	Image     string // host[:port]/path[:tag][@sha256:...]; the digest wins over the tag
+	ImageName string // the logical image name in the manifests that Image replaces (see ResolveIdentity)
+	AppName   string // the value of AppLabel on every object; a valid label value (see ResolveIdentity)
 }
 
 var overlayNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -60,32 +63,27 @@ func Overlays(manifests fs.FS) ([]string, error) {
 }
 
 // Render renders overlays/<Overlay> of manifests (an fs.FS rooted at the k8s
-// dir) with AppImage pinned to opts.Image by kustomize's image transformer,
-// and the ownership labels added to every object's metadata.
+// dir) with opts.ImageName pinned to opts.Image by kustomize's image
+// transformer, and the ownership labels added to every object's metadata.
+// It fails when no container image is named opts.ImageName.
 func Render(manifests fs.FS, opts Options) ([]byte, error) {
 	img, err := imageForRender(opts.Image)
 	if err != nil {
 		return nil, err
 	}
-	overlayDir, err := checkOverlay(manifests, opts.Overlay)
+	if err := checkIdentity(Identity{ImageName: opts.ImageName, AppName: opts.AppName}); err != nil {
+		return nil, err
+	}
+	m, err := build(manifests, opts.Overlay, types.Kustomization{
+		Images: []types.Image{imageEntry(opts.ImageName, img)},
+		Labels: []types.Label{{Pairs: map[string]string{
+			ManagedByLabel: ManagedByValue, OverlayLabel: opts.Overlay, AppLabel: opts.AppName,
+		}}},
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNoRemote(manifests, opts.Overlay); err != nil {
-		return nil, err
-	}
-	mem, err := loadMemFS(manifests)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeWrapper(mem, opts.Overlay, img); err != nil {
-		return nil, err
-	}
-	m, err := krusty.MakeKustomizer(kustomizerOptions()).Run(mem, wrapperDir)
-	if err != nil {
-		return nil, explain(manifests, opts.Overlay, err)
-	}
-	if err := checkPatchTargets(manifests, overlayDir, opts.Overlay, m); err != nil {
+	if err := checkImageReplaced(m, opts.Overlay, opts.ImageName, img); err != nil {
 		return nil, err
 	}
 	out, err := m.AsYaml()
@@ -93,6 +91,34 @@ func Render(manifests fs.FS, opts Options) ([]byte, error) {
 		return nil, fmt.Errorf("render: overlay %q: encoding YAML: %w", opts.Overlay, err)
 	}
 	return out, nil
+}
+
+// build runs kustomize on the overlay through the wrapper kustomization k
+// (its only resource is the overlay), with every check a render makes.
+func build(manifests fs.FS, overlay string, k types.Kustomization) (resmap.ResMap, error) {
+	overlayDir, err := checkOverlay(manifests, overlay)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNoRemote(manifests, overlay); err != nil {
+		return nil, err
+	}
+	mem, err := loadMemFS(manifests)
+	if err != nil {
+		return nil, err
+	}
+	k.Resources = []string{path.Join("..", manifestsRoot[1:], "overlays", overlay)}
+	if err := writeWrapper(mem, k); err != nil {
+		return nil, err
+	}
+	m, err := krusty.MakeKustomizer(kustomizerOptions()).Run(mem, wrapperDir)
+	if err != nil {
+		return nil, explain(manifests, overlay, err)
+	}
+	if err := checkPatchTargets(manifests, overlayDir, overlay, m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func kustomizerOptions() *krusty.Options {
@@ -145,23 +171,28 @@ func kustomizationFile(manifests fs.FS, dir string) (string, error) {
 	return "", &MissingKustomizationError{Dir: dir}
 }
 
-// writeWrapper generates the kustomization that pins the image and adds
-// the ownership labels, with the overlay as its only resource.
-func writeWrapper(mem filesys.FileSystem, overlay string, img Image) error {
-	entry := types.Image{Name: AppImage, NewName: img.Name}
+// imageEntry pins the logical name to img; with a digest, the digest alone.
+func imageEntry(logical string, img Image) types.Image {
+	entry := types.Image{Name: logical, NewName: img.Name}
 	if img.Digest != "" {
 		entry.Digest = img.Digest
 	} else {
 		entry.NewTag = img.Tag
 	}
-	k := types.Kustomization{
-		TypeMeta:  types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
-		Resources: []string{path.Join("..", manifestsRoot[1:], "overlays", overlay)},
-		Images:    []types.Image{entry},
-		Labels: []types.Label{{
-			Pairs: map[string]string{ManagedByLabel: ManagedByValue, OverlayLabel: overlay},
-		}},
+	return entry
+}
+
+// pinnedRef is the reference imageEntry makes kustomize write.
+func pinnedRef(img Image) string {
+	if img.Digest != "" {
+		return img.Name + "@" + img.Digest
 	}
+	return img.Name + ":" + img.Tag
+}
+
+// writeWrapper writes the generated kustomization k into the in-memory tree.
+func writeWrapper(mem filesys.FileSystem, k types.Kustomization) error {
+	k.TypeMeta = types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind}
 	data, err := yaml.Marshal(k)
 	if err != nil {
 		return fmt.Errorf("render: encoding the wrapper kustomization: %w", err)

@@ -20,7 +20,19 @@ var update = flag.Bool("update", false, "rewrite testdata/golden files")
 const (
 	testDigest = "sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 	testRepo   = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fastapi-app"
+	shopRepo   = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/api"
+	shopDir    = "../../testdata/shop-api/k8s"
 )
+
+// fastapi renders with our service's identity, which the fixtures share.
+func fastapi(overlay, image string) Options {
+	return Options{Overlay: overlay, Image: image, ImageName: "fastapi-app", AppName: "fastapi-app"}
+}
+
+// shop renders the second sample app with its own identity.
+func shop(overlay, image string) Options {
+	return Options{Overlay: overlay, Image: image, ImageName: "shop-api", AppName: "shop-api"}
+}
 
 func TestOverlays(t *testing.T) {
 	got, err := Overlays(os.DirFS("../../k8s"))
@@ -33,13 +45,23 @@ func TestOverlays(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	for _, overlay := range []string{"dev", "staging", "prod"} {
-		t.Run(overlay, func(t *testing.T) {
-			got, err := Render(os.DirFS("../../k8s"), Options{Overlay: overlay, Image: testRepo + "@" + testDigest})
+	cases := []struct {
+		dir, golden string
+		opts        Options
+	}{
+		{"../../k8s", "dev.yaml", fastapi("dev", testRepo+"@"+testDigest)},
+		{"../../k8s", "staging.yaml", fastapi("staging", testRepo+"@"+testDigest)},
+		{"../../k8s", "prod.yaml", fastapi("prod", testRepo+"@"+testDigest)},
+		{shopDir, "shop-api-qa.yaml", shop("qa", shopRepo+"@"+testDigest)},
+		{shopDir, "shop-api-live.yaml", shop("live", shopRepo+"@"+testDigest)},
+	}
+	for _, c := range cases {
+		t.Run(c.golden, func(t *testing.T) {
+			got, err := Render(os.DirFS(c.dir), c.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "golden", overlay+".yaml")
+			golden := filepath.Join("testdata", "golden", c.golden)
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 					t.Fatal(err)
@@ -53,7 +75,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("%v (run with -update to create it)", err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("render of %s differs from %s (run with -update if intended):\n%s", overlay, golden, got)
+				t.Errorf("render of %s differs from %s (run with -update if intended):\n%s", c.opts.Overlay, golden, got)
 			}
 		})
 	}
@@ -75,7 +97,7 @@ func TestRealOverlays(t *testing.T) {
 	}
 	for overlay, w := range want {
 		t.Run(overlay, func(t *testing.T) {
-			out, err := Render(os.DirFS("../../k8s"), Options{Overlay: overlay, Image: testRepo + ":1.2.3"})
+			out, err := Render(os.DirFS("../../k8s"), fastapi(overlay, testRepo+":1.2.3"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,10 +107,7 @@ func TestRealOverlays(t *testing.T) {
 			}
 			for _, o := range objs {
 				md := o["metadata"].(map[string]any)
-				labels, _ := md["labels"].(map[string]any)
-				if labels[ManagedByLabel] != ManagedByValue || labels[OverlayLabel] != overlay {
-					t.Errorf("%s %s: labels %v lack %s=%s and %s=%s", o["kind"], md["name"], labels, ManagedByLabel, ManagedByValue, OverlayLabel, overlay)
-				}
+				checkOwnership(t, o, overlay, "fastapi-app")
 				if md["namespace"] != w.ns {
 					t.Errorf("%s namespace = %v, want %s", o["kind"], md["namespace"], w.ns)
 				}
@@ -124,6 +143,51 @@ func TestRealOverlays(t *testing.T) {
 	}
 }
 
+// TestShopOverlays checks the second sample app keeps its own shape: its
+// namespaces, container, port, health paths and a PDB only in live.
+func TestShopOverlays(t *testing.T) {
+	if got, err := Overlays(os.DirFS(shopDir)); err != nil || strings.Join(got, ",") != "live,qa" {
+		t.Fatalf("Overlays = %v, %v; want [live qa]", got, err)
+	}
+	want := map[string]struct {
+		ns       string
+		replicas int
+		objects  int // ConfigMap, Service, Deployment, and in live the PodDisruptionBudget
+	}{
+		"qa":   {"shop-qa", 1, 3},
+		"live": {"shop-live", 3, 4},
+	}
+	for overlay, w := range want {
+		t.Run(overlay, func(t *testing.T) {
+			out, err := Render(os.DirFS(shopDir), shop(overlay, shopRepo+":2.0.0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decodeAll(t, out)
+			if len(objs) != w.objects {
+				t.Fatalf("got %d objects, want %d", len(objs), w.objects)
+			}
+			for _, o := range objs {
+				checkOwnership(t, o, overlay, "shop-api")
+				if ns := o["metadata"].(map[string]any)["namespace"]; ns != w.ns {
+					t.Errorf("%s namespace = %v, want %s", o["kind"], ns, w.ns)
+				}
+			}
+			spec := find(t, objs, "Deployment")["spec"].(map[string]any)
+			if int(spec["replicas"].(float64)) != w.replicas {
+				t.Errorf("replicas = %v, want %d", spec["replicas"], w.replicas)
+			}
+			c := spec["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+			got := fmt.Sprint(c["name"], " ", c["image"], " ", c["ports"].([]any)[0].(map[string]any)["containerPort"], " ",
+				c["livenessProbe"].(map[string]any)["httpGet"].(map[string]any)["path"], " ",
+				c["readinessProbe"].(map[string]any)["httpGet"].(map[string]any)["path"])
+			if want := "api " + shopRepo + ":2.0.0 9090 /live /ready"; got != want {
+				t.Errorf("container = %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 func TestImagePinning(t *testing.T) {
 	cases := []struct{ ref, want string }{
 		{testRepo + ":1.2.3", testRepo + ":1.2.3"},
@@ -133,7 +197,7 @@ func TestImagePinning(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.ref, func(t *testing.T) {
-			out, err := Render(os.DirFS("testdata/minimal-good"), Options{Overlay: "dev", Image: c.ref})
+			out, err := Render(os.DirFS("testdata/minimal-good"), fastapi("dev", c.ref))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +213,7 @@ func TestImagePinning(t *testing.T) {
 }
 
 func TestRenderIsDeterministic(t *testing.T) {
-	opts := Options{Overlay: "prod", Image: testRepo + "@" + testDigest}
+	opts := fastapi("prod", testRepo+"@"+testDigest)
 	a, err := Render(os.DirFS("../../k8s"), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +230,7 @@ func TestRenderIsDeterministic(t *testing.T) {
 // A patch whose target names the pre-prefix name and original namespace
 // does apply in kustomize; the no-match check must not reject it.
 func TestPatchTargetBeforePrefixIsFine(t *testing.T) {
-	out, err := Render(os.DirFS("testdata/patch-target-prefix"), Options{Overlay: "dev", Image: "a.example/web:1"})
+	out, err := Render(os.DirFS("testdata/patch-target-prefix"), fastapi("dev", "a.example/web:1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,31 +248,31 @@ func TestRenderErrors(t *testing.T) {
 		target  any // pointer to the expected error type
 		want    string
 	}{
-		{"unknown overlay", "../../k8s", Options{Overlay: "qa", Image: img}, new(*UnknownOverlayError),
+		{"unknown overlay", "../../k8s", fastapi("qa", img), new(*UnknownOverlayError),
 			`render: unknown overlay "qa"; available overlays: dev, prod, staging`},
-		{"overlay path escape", "../../k8s", Options{Overlay: "../base", Image: img}, new(*UnknownOverlayError),
+		{"overlay path escape", "../../k8s", fastapi("../base", img), new(*UnknownOverlayError),
 			`render: unknown overlay "../base"; available overlays: dev, prod, staging`},
-		{"missing overlay kustomization", "testdata/missing-kustomization", Options{Overlay: "dev", Image: img}, new(*MissingKustomizationError),
+		{"missing overlay kustomization", "testdata/missing-kustomization", fastapi("dev", img), new(*MissingKustomizationError),
 			`render: overlays/dev has no kustomization.yaml; add one listing its resources and patches`},
-		{"missing base kustomization", "testdata/missing-base-kustomization", Options{Overlay: "dev", Image: img}, new(*MissingKustomizationError),
+		{"missing base kustomization", "testdata/missing-base-kustomization", fastapi("dev", img), new(*MissingKustomizationError),
 			`render: base has no kustomization.yaml; add one listing its resources and patches`},
-		{"broken YAML in a resource", "testdata/broken-yaml", Options{Overlay: "dev", Image: img}, new(*YAMLError),
+		{"broken YAML in a resource", "testdata/broken-yaml", fastapi("dev", img), new(*YAMLError),
 			`render: base/configmap.yaml:5 is not valid YAML: mapping values are not allowed in this context`},
-		{"broken YAML in a patch", "testdata/broken-yaml-overlay", Options{Overlay: "dev", Image: img}, new(*YAMLError),
+		{"broken YAML in a patch", "testdata/broken-yaml-overlay", fastapi("dev", img), new(*YAMLError),
 			`render: overlays/dev/patch.yaml:7 is not valid YAML: did not find expected node content`},
-		{"patch matching no object", "testdata/patch-no-match", Options{Overlay: "dev", Image: img}, new(*PatchTargetError),
+		{"patch matching no object", "testdata/patch-no-match", fastapi("dev", img), new(*PatchTargetError),
 			`render: overlay "dev": patch overlays/dev/typo.yaml targets Deployment "wbe", which matches no object; fix the patch's kind/name or target`},
-		{"patch target matching no object", "testdata/patch-target-no-match", Options{Overlay: "dev", Image: img}, new(*PatchTargetError),
+		{"patch target matching no object", "testdata/patch-target-no-match", fastapi("dev", img), new(*PatchTargetError),
 			`render: overlay "dev": patch #2 (inline) in overlays/dev/kustomization.yaml targets {kind=Deployment, name=api}, which matches no object; fix the patch's kind/name or target`},
-		{"missing resource file", "testdata/missing-resource", Options{Overlay: "dev", Image: img}, new(*BuildError),
+		{"missing resource file", "testdata/missing-resource", fastapi("dev", img), new(*BuildError),
 			`render: overlay "dev": kustomize build failed: overlays/dev/ingress.yaml does not exist; fix the list that names it in overlays/dev/kustomization.yaml`},
-		{"remote base", "testdata/remote-base", Options{Overlay: "dev", Image: img}, new(*BuildError),
+		{"remote base", "testdata/remote-base", fastapi("dev", img), new(*BuildError),
 			`render: overlay "dev": kustomize build failed: overlays/dev/kustomization.yaml names the remote resource "https://example.invalid/team/base?ref=v1"; renders are hermetic, so vendor it into the manifests tree`},
-		{"remote host/path base", "testdata/remote-hostpath", Options{Overlay: "dev", Image: img}, new(*BuildError),
+		{"remote host/path base", "testdata/remote-hostpath", fastapi("dev", img), new(*BuildError),
 			`render: overlay "dev": kustomize build failed: overlays/dev/kustomization.yaml names the remote resource "example.invalid/team/base"; renders are hermetic, so vendor it into the manifests tree`},
-		{"empty image", "testdata/minimal-good", Options{Overlay: "dev", Image: ""}, new(*ImageError),
+		{"empty image", "testdata/minimal-good", fastapi("dev", ""), new(*ImageError),
 			`render: image reference "" is empty; pass the pushed image, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/fastapi-app@sha256:<digest>`},
-		{"unpinned image", "testdata/minimal-good", Options{Overlay: "dev", Image: "a.example/web"}, new(*ImageError),
+		{"unpinned image", "testdata/minimal-good", fastapi("dev", "a.example/web"), new(*ImageError),
 			`render: image reference "a.example/web" has neither a tag nor a digest; pin it, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/fastapi-app@sha256:<digest>`},
 	}
 	for _, c := range cases {
@@ -224,6 +288,24 @@ func TestRenderErrors(t *testing.T) {
 				t.Errorf("error message\n got: %s\nwant: %s", err, c.want)
 			}
 		})
+	}
+}
+
+// checkOwnership asserts the three labels a deploy prunes by, and that none
+// leaked into the selector (selectors are immutable).
+func checkOwnership(t *testing.T, o map[string]any, overlay, app string) {
+	t.Helper()
+	md := o["metadata"].(map[string]any)
+	labels, _ := md["labels"].(map[string]any)
+	if labels[ManagedByLabel] != ManagedByValue || labels[OverlayLabel] != overlay || labels[AppLabel] != app {
+		t.Errorf("%s %s: labels %v lack %s=%s, %s=%s and %s=%s", o["kind"], md["name"], labels,
+			ManagedByLabel, ManagedByValue, OverlayLabel, overlay, AppLabel, app)
+	}
+	spec, _ := o["spec"].(map[string]any)
+	sel, _ := spec["selector"].(map[string]any) // a Service's labels, or a workload's matchLabels
+	match, _ := sel["matchLabels"].(map[string]any)
+	if sel[AppLabel] != nil || match[AppLabel] != nil {
+		t.Errorf("%s %s: selector %v carries %s", o["kind"], md["name"], sel, AppLabel)
 	}
 }
 

@@ -39,7 +39,7 @@ func requireKubectl(b *testing.B) string {
 }
 
 func renderValidate(b *testing.B, overlay string) {
-	out, err := render.Render(os.DirFS("../../k8s"), render.Options{Overlay: overlay, Image: shippedImage})
+	out, err := render.Render(os.DirFS("../../k8s"), render.Options{Overlay: overlay, Image: shippedImage, ImageName: "fastapi-app", AppName: "fastapi-app"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,7 @@ const shippedImage = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fastapi-app@s
 
 func renderShipped(tb testing.TB, overlay, image string) []byte {
 	tb.Helper()
-	out, err := render.Render(os.DirFS("../../k8s"), render.Options{Overlay: overlay, Image: image})
+	out, err := render.Render(os.DirFS("../../k8s"), render.Options{Overlay: overlay, Image: image, ImageName: "fastapi-app", AppName: "fastapi-app"})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestUnrenderedBaseIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := Manifests(base, Options{})
+	r, err := Manifests(base, Options{ImageName: "fastapi-app"})
 	if err != nil {
 		t.Fatal(err)
 	}

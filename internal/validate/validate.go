@@ -25,6 +25,10 @@ import (
 type Options struct {
 	// RequireDigest demands every container image be pinned by @sha256:.
 	RequireDigest bool
+	// ImageName is the logical image name render replaces (render.Options
+	// ImageName); an image still so named was never replaced. Empty skips
+	// that check: render itself refuses a name no container uses.
+	ImageName string
 }
 
 // Finding is one problem in one object.

@@ -59,6 +59,7 @@ func TestChecks(t *testing.T) {
 		{"placeholder with tag", "image: 127.0.0.1:5000/web@sha256:0000000000000000000000000000000000000000000000000000000000000002", "image: fastapi-app:1.0", false, dep, app + ".image", "logical placeholder"},
 		{"latest tag", "image: 127.0.0.1:5000/web@sha256:0000000000000000000000000000000000000000000000000000000000000002", "image: 127.0.0.1:5000/web:latest", false, dep, app + ".image", "uses :latest"},
 		{"no tag", "image: 127.0.0.1:5000/web@sha256:0000000000000000000000000000000000000000000000000000000000000002", "image: 127.0.0.1:5000/web", false, dep, app + ".image", "no tag or digest"},
+		{"no tag on a logical name", "image: 127.0.0.1:5000/web@sha256:0000000000000000000000000000000000000000000000000000000000000002", "image: shop-api", false, dep, app + ".image", `if "shop-api" is your app's logical image name, pass --image-name shop-api so ship replaces it`},
 		{"bad digest", "image: 127.0.0.1:5000/web@sha256:0000000000000000000000000000000000000000000000000000000000000002", "image: 127.0.0.1:5000/web@sha256:xyz", false, dep, app + ".image", "bad digest"},
 		{"tag without digest", "image: 127.0.0.1:5000/report@sha256:0000000000000000000000000000000000000000000000000000000000000003", "image: 127.0.0.1:5000/report:1.0", true, cron, job + ".image", "not pinned by digest"},
 		{"init container without digest", "image: 127.0.0.1:5000/web:1.0@sha256:0000000000000000000000000000000000000000000000000000000000000001", "image: 127.0.0.1:5000/web:1.0", true, dep, "spec.template.spec.initContainers[migrate].image", "not pinned by digest"},
@@ -84,7 +85,7 @@ func TestChecks(t *testing.T) {
 				t.Fatalf("edit target occurs %d times in the good fixture, want 1", n)
 			}
 			bad := strings.Replace(good, c.old, c.new, 1)
-			r, err := Manifests([]byte(bad), Options{RequireDigest: c.digest})
+			r, err := Manifests([]byte(bad), Options{RequireDigest: c.digest, ImageName: "fastapi-app"})
 			if err != nil {
 				t.Fatal(err)
 			}

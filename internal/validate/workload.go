@@ -73,19 +73,18 @@ func checkImage(image, field string, add addFunc, opts Options) {
 		add(field, "missing")
 		return
 	}
-	name, digest, hasDigest := strings.Cut(image, "@")
-	tag := ""
-	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
-		name, tag = name[:i], name[i+1:]
-	}
+	name, tag, digest := render.SplitImage(image)
+	hasDigest := strings.Contains(image, "@")
 	switch {
-	case name == render.AppImage:
-		add(field, "still the logical placeholder "+quote(render.AppImage)+"; render with the pushed image (e.g. --image <registry>/<repo>@sha256:<digest>)")
+	case opts.ImageName != "" && name == opts.ImageName:
+		add(field, "still the logical placeholder "+quote(name)+"; render with the pushed image (e.g. --image <registry>/<repo>@sha256:<digest>)")
 		return
 	case hasDigest && !digestRe.MatchString(digest):
 		add(field, "bad digest "+quote(digest)+"; it must be sha256: followed by 64 lowercase hex characters")
 	case tag == "latest" && !hasDigest:
 		add(field, "uses :latest; pin a version tag or, better, a digest")
+	case tag == "" && !hasDigest && !render.HasRegistryHost(name):
+		add(field, "has no tag or digest (so it means :latest); pin it, or, if "+quote(name)+" is your app's logical image name, pass --image-name "+name+" so ship replaces it")
 	case tag == "" && !hasDigest:
 		add(field, "has no tag or digest (so it means :latest); pin it")
 	}
