@@ -12,11 +12,14 @@ func FuzzManifests(f *testing.F) {
 	for _, overlay := range shippedOverlays(f) {
 		f.Add(renderShipped(f, overlay, shippedImage))
 	}
+	for _, overlay := range []string{"qa", "live"} {
+		f.Add(renderShop(f, overlay, shopImage))
+	}
 	if good, err := os.ReadFile("testdata/good.yaml"); err == nil {
 		f.Add(good)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, opts := range []Options{{}, {RequireDigest: true}} {
+		for _, opts := range []Options{{}, {RequireDigest: true, ImageName: "fastapi-app"}} {
 			r, err := Manifests(data, opts)
 			if err != nil {
 				if r != nil {
@@ -28,11 +31,11 @@ func FuzzManifests(f *testing.F) {
 				t.Fatalf("OK() = %v but Err() = %v", r.OK(), r.Err())
 			}
 			for _, fd := range r.Findings {
-				if fd.Object == "" || fd.Message == "" {
-					t.Fatalf("finding without object or message: %+v", fd)
+				if fd.Object == "" || fd.Message == "" || fd.Severity < Failure || fd.Severity > Info {
+					t.Fatalf("finding without object, message or a known severity: %+v", fd)
 				}
 			}
-			if s := r.String(); !strings.HasSuffix(s, "findings\n") {
+			if s := r.String(); !strings.Contains(s, " objects checked, ") || !strings.HasSuffix(s, "\n") {
 				t.Fatalf("report lacks its summary line: %q", s)
 			}
 		}

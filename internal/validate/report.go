@@ -1,6 +1,7 @@
 // The report is what a person reads when a deploy is refused: one line per
 // object, every finding with its object and field, and a typed error for
-// callers that only need pass/fail.
+// callers that only need pass/fail. Warnings and info are listed too but
+// never fail it, so a note cannot block a deploy.
 package validate
 
 import (
@@ -15,23 +16,37 @@ type Report struct {
 	Findings []Finding
 }
 
-// OK reports whether no check failed.
-func (r *Report) OK() bool { return len(r.Findings) == 0 }
+// OK reports whether no check failed; warnings and info do not count.
+func (r *Report) OK() bool { return len(r.failures()) == 0 }
 
-// Err is nil when OK, otherwise a *Error listing every finding.
+// Err is nil when OK, otherwise a *Error listing every failed check.
 func (r *Report) Err() error {
-	if r.OK() {
-		return nil
+	if f := r.failures(); len(f) > 0 {
+		return &Error{Findings: f}
 	}
-	return &Error{Findings: append([]Finding(nil), r.Findings...)}
+	return nil
 }
 
-// String renders one line per object checked, each followed by its findings.
+func (r *Report) failures() []Finding {
+	var f []Finding
+	for _, x := range r.Findings {
+		if x.Severity == Failure {
+			f = append(f, x)
+		}
+	}
+	return f
+}
+
+// String renders one line per object checked, each followed by its
+// findings, then a summary counting failed checks (and any warnings and
+// info, which do not fail).
 func (r *Report) String() string {
 	var b strings.Builder
 	byObject := map[string][]Finding{}
+	count := map[Severity]int{}
 	for _, f := range r.Findings {
 		byObject[f.Object] = append(byObject[f.Object], f)
+		count[f.Severity]++
 	}
 	seen := map[string]bool{}
 	for _, obj := range r.Objects {
@@ -39,21 +54,35 @@ func (r *Report) String() string {
 			continue
 		}
 		seen[obj] = true
-		status := "ok  "
-		if len(byObject[obj]) > 0 {
-			status = "FAIL"
-		}
-		fmt.Fprintf(&b, "%s %s\n", status, obj)
+		fmt.Fprintf(&b, "%s %s\n", status(byObject[obj]), obj)
 		for _, f := range byObject[obj] {
-			b.WriteString("     - ")
-			if f.Field != "" {
-				b.WriteString(f.Field + ": ")
-			}
-			b.WriteString(f.Message + "\n")
+			b.WriteString("     - " + f.detail() + "\n")
 		}
 	}
-	fmt.Fprintf(&b, "%d objects checked, %d findings\n", len(seen), len(r.Findings))
+	fmt.Fprintf(&b, "%d objects checked, %d findings", len(seen), count[Failure])
+	if n := count[Warning]; n > 0 {
+		fmt.Fprintf(&b, ", %d warning%s", n, map[bool]string{true: "s"}[n > 1])
+	}
+	if n := count[Info]; n > 0 {
+		fmt.Fprintf(&b, ", %d info", n)
+	}
+	b.WriteString("\n")
 	return b.String()
+}
+
+// status is an object's word in the report: FAIL if any check failed,
+// warn if any warned, else ok.
+func status(findings []Finding) string {
+	word := "ok  "
+	for _, f := range findings {
+		switch f.Severity {
+		case Failure:
+			return "FAIL"
+		case Warning:
+			word = "warn"
+		}
+	}
+	return word
 }
 
 // Error is returned by Report.Err when any check failed.

@@ -31,18 +31,54 @@ type Options struct {
 	ImageName string
 }
 
-// Finding is one problem in one object.
-type Finding struct {
-	Object  string // e.g. "Deployment fastapi-prod/fastapi-app"
-	Field   string // e.g. "spec.template.spec.containers[app].image"
-	Message string
+// Severity says whether a finding fails validation.
+type Severity int
+
+const (
+	// Failure fails Report.Err; it is the zero value, so a check fails
+	// unless it says otherwise.
+	Failure Severity = iota
+	// Warning is printed but does not fail: the manifests work, but a
+	// promise ship makes (such as a rollback) cannot be kept.
+	Warning
+	// Info is printed but does not fail: how ship treats the object.
+	Info
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Warning:
+		return "warning"
+	case Info:
+		return "info"
+	}
+	return "failure"
 }
 
+// Finding is one problem, or one note, about one object.
+type Finding struct {
+	Object   string // e.g. "Deployment fastapi-prod/fastapi-app"
+	Field    string // e.g. "spec.template.spec.containers[app].image"
+	Message  string
+	Severity Severity // Failure unless set
+}
+
+// String is "object: [severity: ]field: message", the severity named only
+// when the finding does not fail.
 func (f Finding) String() string {
-	if f.Field == "" {
-		return f.Object + ": " + f.Message
+	return f.Object + ": " + f.detail()
+}
+
+// detail is the finding without its object, as the report lists it.
+func (f Finding) detail() string {
+	s := f.Message
+	if f.Field != "" {
+		s = f.Field + ": " + s
 	}
-	return f.Object + ": " + f.Field + ": " + f.Message
+	if f.Severity != Failure {
+		s = f.Severity.String() + ": " + s
+	}
+	return s
 }
 
 // strictDecoder rejects unknown and duplicate fields; built once, it is
@@ -54,10 +90,12 @@ var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableS
 // the objects themselves is a Finding in the Report.
 func Manifests(rendered []byte, opts Options) (*Report, error) {
 	r := &Report{}
+	var objs []decoded
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(rendered)))
 	for doc := 1; ; doc++ {
 		data, err := reader.Read()
 		if errors.Is(err, io.EOF) {
+			checkSet(r, objs)
 			return r, nil
 		}
 		if err != nil {
@@ -67,15 +105,25 @@ func Manifests(rendered []byte, opts Options) (*Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("validate: YAML document %d is not valid YAML: %w", doc, err)
 		}
-		checkDocument(r, doc, data, js, opts)
+		if d, ok := checkDocument(r, doc, data, js, opts); ok {
+			objs = append(objs, d)
+		}
 	}
 }
 
-// checkDocument decodes one document strictly and runs the object checks.
-func checkDocument(r *Report, doc int, data, js []byte, opts Options) {
+// decoded is an object that decoded into its Kubernetes type, for the
+// checks that look at several objects at once.
+type decoded struct {
+	name string // as findings name it
+	obj  runtime.Object
+}
+
+// checkDocument decodes one document strictly and runs the object checks,
+// returning the decoded object when there is one.
+func checkDocument(r *Report, doc int, data, js []byte, opts Options) (decoded, bool) {
 	js = bytes.TrimSpace(js)
 	if bytes.Equal(js, []byte("null")) || len(js) == 0 {
-		return // an empty document, e.g. a trailing "---"
+		return decoded{}, false // an empty document, e.g. a trailing "---"
 	}
 	name, ok := objectName(doc, js)
 	r.Objects = append(r.Objects, name)
@@ -84,20 +132,20 @@ func checkDocument(r *Report, doc int, data, js []byte, opts Options) {
 	}
 	if !ok {
 		add("", "not a Kubernetes object (a YAML mapping with apiVersion, kind and metadata)")
-		return
+		return decoded{}, false
 	}
 	if _, err := yaml.YAMLToJSONStrict(data); err != nil {
 		add("", "duplicate key: "+strings.TrimPrefix(err.Error(), "error converting YAML to JSON: yaml: "))
 	}
 	obj, gvk, err := strictDecoder.Decode(js, nil, nil)
-	if err != nil {
-		if !decodeFindings(err, add) {
-			return
-		}
+	if err != nil && !decodeFindings(err, add) {
+		return decoded{}, false
 	}
-	if gvk != nil && obj != nil {
-		checkObject(obj, add, opts)
+	if gvk == nil || obj == nil {
+		return decoded{}, false
 	}
+	checkObject(obj, add, opts)
+	return decoded{name: name, obj: obj}, true
 }
 
 // decodeFindings turns a decode error into findings; it reports whether an

@@ -1,9 +1,11 @@
 // Each check is proven both ways: the good fixture passes, and a fixture
-// with one field broken fails naming that object and field.
+// with one field broken fails naming that object and field. Warnings and
+// info are proven to be reported without failing.
 package validate
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -132,6 +134,34 @@ func TestNotYAML(t *testing.T) {
 	}
 }
 
+func TestReportStringWithSeverities(t *testing.T) {
+	r := &Report{
+		Objects: []string{"Service a/b", "Deployment a/b", "Deployment a/c", "Deployment a/d"},
+		Findings: []Finding{
+			{Object: "Deployment a/b", Field: "spec.replicas", Message: "noted", Severity: Info},
+			{Object: "Deployment a/c", Field: "spec.x", Message: "risky", Severity: Warning},
+			{Object: "Deployment a/d", Field: "spec.y", Message: "risky", Severity: Warning},
+			{Object: "Deployment a/d", Field: "spec.z", Message: "bad"},
+		},
+	}
+	want := "ok   Service a/b\nok   Deployment a/b\n     - info: spec.replicas: noted\n" +
+		"warn Deployment a/c\n     - warning: spec.x: risky\n" +
+		"FAIL Deployment a/d\n     - warning: spec.y: risky\n     - spec.z: bad\n" +
+		"4 objects checked, 1 findings, 2 warnings, 1 info\n"
+	if r.String() != want {
+		t.Errorf("String() =\n%s\nwant\n%s", r, want)
+	}
+	if r.OK() {
+		t.Error("OK() with a failed check")
+	}
+	if got := r.Err().Error(); got != "validate: manifests failed 1 checks; fix them and render again:\n  Deployment a/d: spec.z: bad" {
+		t.Errorf("Err() = %q, want only the failed check", got)
+	}
+	if got := r.Findings[2].String(); got != "Deployment a/d: warning: spec.y: risky" {
+		t.Errorf("Finding.String() = %q", got)
+	}
+}
+
 func TestReportString(t *testing.T) {
 	r := &Report{
 		Objects:  []string{"Service a/b", "Deployment a/b"},
@@ -143,5 +173,80 @@ func TestReportString(t *testing.T) {
 	}
 	if got := r.Err().Error(); got != "validate: manifests failed 1 checks; fix them and render again:\n  Deployment a/b: spec.x: bad" {
 		t.Errorf("Err() = %q", got)
+	}
+}
+
+const hpaV2 = `---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web-cpu, namespace: %s}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: %s, name: web}
+  minReplicas: 2
+  maxReplicas: 5
+`
+
+const hpaV1 = `---
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: web-v1, namespace: team}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 5
+`
+
+func TestNonFailingFindings(t *testing.T) {
+	const history = "spec:\n  selector:\n    matchLabels: {app: web}"
+	withHistory := func(n string) string {
+		return strings.Replace(readGood(t), history, "spec:\n  revisionHistoryLimit: "+n+"\n  selector:\n    matchLabels: {app: web}", 1)
+	}
+	rollback := "rollback impossible: ship rolls back to the previous revision, which Kubernetes keeps only when revisionHistoryLimit >= 2"
+	cases := []struct {
+		name     string
+		in       string
+		severity Severity
+		object   string
+		field    string
+		message  string // whole; "" when no finding is expected
+		summary  string
+	}{
+		{"history of one", withHistory("1"), Warning, dep, "spec.revisionHistoryLimit", "is 1; " + rollback, "3 objects checked, 0 findings, 1 warning\n"},
+		{"history of none", withHistory("0"), Warning, dep, "spec.revisionHistoryLimit", "is 0; " + rollback, "3 objects checked, 0 findings, 1 warning\n"},
+		{"history of two", withHistory("2"), Warning, dep, "spec.revisionHistoryLimit", "", "3 objects checked, 0 findings\n"},
+		{"autoscaled (v2)", readGood(t) + fmt.Sprintf(hpaV2, "team", "Deployment"), Info, dep, "spec.replicas",
+			"left to HorizontalPodAutoscaler web-cpu: ship does not apply it", "4 objects checked, 0 findings, 1 info\n"},
+		{"autoscaled (v1)", readGood(t) + hpaV1, Info, dep, "spec.replicas",
+			"left to HorizontalPodAutoscaler web-v1: ship does not apply it", "4 objects checked, 0 findings, 1 info\n"},
+		{"autoscaler in another namespace", readGood(t) + fmt.Sprintf(hpaV2, "other", "Deployment"), Info, dep, "spec.replicas", "", "4 objects checked, 0 findings\n"},
+		{"autoscaler of another kind", readGood(t) + fmt.Sprintf(hpaV2, "team", "StatefulSet"), Info, dep, "spec.replicas", "", "4 objects checked, 0 findings\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.in == readGood(t) {
+				t.Fatal("the edit did not apply to the good fixture")
+			}
+			r, err := Manifests([]byte(c.in), Options{RequireDigest: true, ImageName: "fastapi-app"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.OK() || r.Err() != nil {
+				t.Fatalf("a non-failing finding failed the report: %v", r.Err())
+			}
+			var got []Finding
+			for _, f := range r.Findings {
+				if f.Object == c.object && f.Field == c.field {
+					got = append(got, f)
+				}
+			}
+			switch {
+			case c.message == "" && len(got) != 0:
+				t.Errorf("want no finding on %s %s, got %+v", c.object, c.field, got)
+			case c.message != "" && (len(got) != 1 || got[0].Message != c.message || got[0].Severity != c.severity):
+				t.Errorf("want one %s %q on %s %s, got %+v", c.severity, c.message, c.object, c.field, got)
+			}
+			if !strings.HasSuffix(r.String(), c.summary) {
+				t.Errorf("report does not end with %q:\n%s", c.summary, r)
+			}
+		})
 	}
 }
