@@ -17,31 +17,22 @@ import (
 func TestResolveIdentityDefaults(t *testing.T) {
 	cases := []struct {
 		name    string
-		fsys    func() fstest.MapFS
-		dir     string
+		fsys    fs.FS
 		overlay string
 		want    Identity
 	}{
-		{"fastapi dev", nil, "../../k8s", "dev", Identity{"fastapi-app", "fastapi-app"}},
-		{"fastapi prod", nil, "../../k8s", "prod", Identity{"fastapi-app", "fastapi-app"}},
-		{"shop-api qa", nil, shopDir, "qa", Identity{"shop-api", "shop-api"}},
-		{"shop-api live", nil, shopDir, "live", Identity{"shop-api", "shop-api"}},
-		{"a pinned sidecar is not the app's image", func() fstest.MapFS {
-			return tree(deployment("web", "web", "web", "busybox:1.36"))
-		}, "", "dev", Identity{"web", "web"}},
-		{"fastapi-app among several unpinned", func() fstest.MapFS {
-			return tree(deployment("web", "web", "worker", "fastapi-app"))
-		}, "", "dev", Identity{"fastapi-app", "web"}},
-		{"registry images beside one logical", func() fstest.MapFS {
-			return tree(deployment("web", "web", "shop", "a.example/proxy:1", "localhost/cache:2"))
-		}, "", "dev", Identity{"shop", "web"}},
-		{"one app over several workloads", func() fstest.MapFS {
-			return tree(deployment("web", "shop", "shop"), deployment("worker", "shop", "shop"), deployment("unlabelled", "", "shop"))
-		}, "", "dev", Identity{"shop", "shop"}},
+		{"fastapi dev", os.DirFS("../../k8s"), "dev", Identity{"fastapi-app", "fastapi-app"}},
+		{"fastapi prod", os.DirFS("../../k8s"), "prod", Identity{"fastapi-app", "fastapi-app"}},
+		{"shop-api qa", os.DirFS(shopDir), "qa", Identity{"shop-api", "shop-api"}},
+		{"shop-api live", os.DirFS(shopDir), "live", Identity{"shop-api", "shop-api"}},
+		{"a pinned sidecar is not the app's image", tree(deployment("web", "web", "web", "busybox:1.36")), "dev", Identity{"web", "web"}},
+		{"fastapi-app among several unpinned", tree(deployment("web", "web", "worker", "fastapi-app")), "dev", Identity{"fastapi-app", "web"}},
+		{"registry images beside one logical", tree(deployment("web", "web", "shop", "a.example/proxy:1", "localhost/cache:2")), "dev", Identity{"shop", "web"}},
+		{"one app over several workloads", tree(deployment("web", "shop", "shop"), deployment("worker", "shop", "shop"), deployment("unlabelled", "", "shop")), "dev", Identity{"shop", "shop"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ResolveIdentity(fixture(c.dir, c.fsys), c.overlay, Identity{})
+			got, err := ResolveIdentity(c.fsys, c.overlay, Identity{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,32 +110,29 @@ func TestResolveIdentityErrors(t *testing.T) {
 func TestRenderRefusesAnImageNameNoContainerUses(t *testing.T) {
 	cases := []struct {
 		name string
-		fsys func() fstest.MapFS
-		dir  string
+		fsys fs.FS
 		opts Options
 		want []string // the message's parts: the images used, the name substituted, the flag
 	}{
-		{"shop-api with our default", nil, shopDir, fastapi("qa", shopRepo+"@"+testDigest), []string{
+		{"shop-api with our default", os.DirFS(shopDir), fastapi("qa", shopRepo+"@"+testDigest), []string{
 			`render: overlay "qa": `,
 			`no container image is named "fastapi-app", the logical image name ship replaces with the pushed image`,
 			`the manifests use shop-api`,
 			`; pass --image-name shop-api`,
 		}},
-		{"only registry images", func() fstest.MapFS {
-			return tree(deployment("web", "web", "a.example/web:1", "b.example/proxy:2"))
-		}, "", shop("dev", shopRepo+":1"), []string{
+		{"only registry images", tree(deployment("web", "web", "a.example/web:1", "b.example/proxy:2")), shop("dev", shopRepo+":1"), []string{
 			`no container image is named "shop-api"`,
 			`the manifests use a.example/web:1, b.example/proxy:2`,
 			`; pass --image-name with the name they give your app's image`,
 		}},
-		{"no containers", func() fstest.MapFS { return tree(configMap) }, "", shop("dev", shopRepo+":1"), []string{
+		{"no containers", tree(configMap), shop("dev", shopRepo+":1"), []string{
 			`no container image is named "shop-api"`,
 			`the manifests name no container image at all`,
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, err := Render(fixture(c.dir, c.fsys), c.opts)
+			out, err := Render(c.fsys, c.opts)
 			var ine *ImageNameError
 			if !errors.As(err, &ine) {
 				t.Fatalf("Render = %v; want an *ImageNameError; output:\n%s", err, out)
@@ -170,14 +158,6 @@ func TestRenderChecksIdentity(t *testing.T) {
 			t.Errorf("Render(%+v) error = %v, want *IdentityError", opts, err)
 		}
 	}
-}
-
-// fixture is the tree at dir, or the one fsys makes.
-func fixture(dir string, fsys func() fstest.MapFS) fs.FS {
-	if fsys != nil {
-		return fsys()
-	}
-	return os.DirFS(dir)
 }
 
 // tree is a manifests tree whose base holds docs and whose one overlay,
