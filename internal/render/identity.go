@@ -59,7 +59,10 @@ func ResolveIdentity(manifests fs.FS, overlay string, given Identity) (Identity,
 			}
 		}
 	}
-	return id, checkIdentity(id)
+	if err := checkIdentity(id); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
 }
 
 // checkIdentity refuses names kustomize or the API server would mishandle:

@@ -146,6 +146,23 @@ func TestRenderRefusesAnImageNameNoContainerUses(t *testing.T) {
 	}
 }
 
+// checkImageReplaced expects kustomize to write exactly pinnedRef; that must
+// hold whatever tag or digest the logical name carries in the manifests.
+func TestRenderReplacesAPinnedLogicalName(t *testing.T) {
+	old := "@sha256:" + strings.Repeat("1", 64)
+	for _, in := range []string{"web:dev", "web" + old, "web:dev" + old} {
+		for _, img := range []string{shopRepo + ":2", shopRepo + "@" + testDigest} {
+			out, err := Render(tree(deployment("a", "a", in)), Options{Overlay: "dev", Image: img, ImageName: "web", AppName: "a"})
+			if err != nil {
+				t.Fatalf("%s replaced by %s: %v", in, img, err)
+			}
+			if !strings.Contains(string(out), "image: "+img+"\n") {
+				t.Errorf("%s replaced by %s: output lacks it:\n%s", in, img, out)
+			}
+		}
+	}
+}
+
 // Render checks the identity it is given, as ResolveIdentity does, so a
 // caller that skips ResolveIdentity cannot render unlabelled objects.
 func TestRenderChecksIdentity(t *testing.T) {

@@ -60,8 +60,11 @@ func (r *Report) String() string {
 		}
 	}
 	fmt.Fprintf(&b, "%d objects checked, %d findings", len(seen), count[Failure])
-	if n := count[Warning]; n > 0 {
-		fmt.Fprintf(&b, ", %d warning%s", n, map[bool]string{true: "s"}[n > 1])
+	switch n := count[Warning]; {
+	case n == 1:
+		b.WriteString(", 1 warning")
+	case n > 1:
+		fmt.Fprintf(&b, ", %d warnings", n)
 	}
 	if n := count[Info]; n > 0 {
 		fmt.Fprintf(&b, ", %d info", n)
