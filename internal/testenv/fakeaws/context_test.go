@@ -6,11 +6,6 @@ package fakeaws
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/base64"
-	"encoding/json"
-	"math/big"
 	"testing"
 	"time"
 
@@ -21,16 +16,7 @@ import (
 func TestWebIdentityContextHoldsOnlyExposedClaims(t *testing.T) {
 	s := New(t, Options{})
 	const issuer = "https://token.actions.githubusercontent.com"
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "RSA", "kid": "k1",
-		"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
-		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes())}}})
-	if err := s.RegisterIssuer(issuer, jwks); err != nil {
-		t.Fatal(err)
-	}
+	key := registerIssuer(t, s, issuer)
 	provARN := s.AddOIDCProvider(issuer, "sts.amazonaws.com")
 	roleWith := func(name, condition string) string {
 		arn := "arn:aws:iam::" + s.Account + ":role/" + name
