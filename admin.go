@@ -1,11 +1,13 @@
-// This file is the one-time AWS side: the least-privilege documents (policies), creating them (bootstrap) and
-// explaining why a deploy cannot get in (doctor). It guards against the classic setup's cluster-admin CI role
-// and console clicking: everything here is generated, reviewed as text, and applied idempotently.
+// This file is the one-time AWS side: the least-privilege roles (policies), creating them (bootstrap) and
+// explaining why a job cannot get in (doctor). It guards against the classic setup's one cluster-admin CI role
+// that any job could use anywhere, and against console clicking: one role per job kind and environment, all
+// generated, reviewed as text, and applied idempotently.
 package main
 
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"dagger/ship/internal/awsauth"
@@ -16,9 +18,14 @@ import (
 	"dagger/ship/internal/policy"
 )
 
-// Policies prints the OIDC provider settings, the CI role's trust and permission policies, the EKS access entry
-// and a comparison with the classic setup, for review or for Terraform/CDK users. Needs no AWS access.
+// Policies prints every role ship needs (build, one per environment, optional plan) with its documents.
+//
+// The text form adds the OIDC provider, each role's trust and permission policies and EKS access entry, the
+// namespaces and a comparison with the classic single-role setup; --format json prints
+// {"roles":[{"name","environment","trustPolicy","permissionPolicy","accessEntry"}]} for Terraform/CDK users.
+// Needs no AWS access.
 func (m *Ship) Policies(
+	ctx context.Context,
 	// AWS account ID (12 digits).
 	account string,
 	// AWS region.
@@ -29,59 +36,92 @@ func (m *Ship) Policies(
 	githubRepo string,
 	// EKS cluster name.
 	cluster string,
-	// Branch allowed to deploy (subject repo:OWNER/REPO:ref:refs/heads/BRANCH).
-	// +optional
+	// Branch the build role trusts (subject repo:OWNER/REPO:ref:refs/heads/BRANCH).
+	// +default="main"
 	branch string,
-	// GitHub environments allowed to deploy (subject repo:OWNER/REPO:environment:ENV).
-	// +default=["dev","staging","prod"]
+	// GitHub environments and their namespaces, as env=namespace (default: each overlay and its namespace).
+	// +optional
 	environments []string,
 	// ECR repository name.
 	// +default="fastapi-app"
 	repository string,
-	// Namespaces the CI role may edit.
-	// +default=["fastapi-dev","fastapi-staging","fastapi-prod"]
-	namespaces []string,
 	// Numeric owner ID, for GitHub's immutable subject format (repo:OWNER@ID/REPO@ID:...).
 	// +optional
 	ownerId string,
 	// Numeric repository ID, for the immutable subject format.
 	// +optional
 	repoId string,
-	// Allow * and ? in branch/environment subjects (a risk: printed with the documents).
+	// Allow * and ? in the build branch (a risk: printed with the documents).
 	// +optional
 	allowWildcardSubject bool,
+	// Also generate the read-only plan role for pull requests (a risk: printed with the documents).
+	// +optional
+	planRole bool,
+	// Output format: text or json.
+	// +default="text"
+	format string,
 ) (string, error) {
+	envs, err := m.environments(ctx, environments)
+	if err != nil {
+		return "", err
+	}
 	in := policy.Inputs{
 		Account: account, Region: region, GitHubOwner: githubOwner, GitHubRepo: githubRepo, Cluster: cluster,
-		Branch: branch, Environments: environments, ECRRepository: repository, Namespaces: namespaces,
-		OwnerID: ownerId, RepoID: repoId, AllowWildcardSubject: allowWildcardSubject,
+		Branch: branch, Environments: envs, ECRRepository: repository, OwnerID: ownerId, RepoID: repoId,
+		AllowWildcardSubject: allowWildcardSubject, PlanRole: planRole,
 	}
-	bundle, err := policy.Generate(in)
-	if err != nil {
-		return "", err
+	switch format {
+	case "text":
+		return policy.RenderText(in)
+	case "json":
+		out, err := policy.RenderJSON(in)
+		return string(out), err
 	}
-	comparison, err := policy.Comparison(in)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, w := range bundle.Warnings {
-		fmt.Fprintf(&b, "WARNING: %s\n", w)
-	}
-	fmt.Fprintf(&b, "# OIDC provider\nurl: %s\nclient id: %s\n\n", bundle.Provider.URL, strings.Join(bundle.Provider.ClientIDs, ", "))
-	fmt.Fprintf(&b, "# Role %s: trust policy\n%s\n\n", bundle.RoleARN, bundle.TrustPolicy.JSON())
-	fmt.Fprintf(&b, "# Role %s: inline permission policy %q\n%s\n\n", bundle.RoleName, bundle.PermissionPolicyName, bundle.PermissionPolicy.JSON())
-	e := bundle.AccessEntry
-	fmt.Fprintf(&b, "# EKS access entry on cluster %s\nprincipal: %s (%s)\npolicy: %s\nscope: %s %s\n\n",
-		e.Cluster, e.PrincipalARN, e.Type, e.PolicyARN, e.Scope.Type, strings.Join(e.Scope.Namespaces, ", "))
-	fmt.Fprintf(&b, "# Namespaces to create (the CI role cannot)\n%s\n\n", strings.Join(bundle.Namespaces, "\n"))
-	b.WriteString(comparison)
-	return b.String(), nil
+	return "", fmt.Errorf("--format %q is not supported: use text or json", format)
 }
 
-// Bootstrap creates or updates, idempotently and with an administrator's credentials (with-aws), the IAM OIDC
-// provider, the CI role with its trust and least-privilege policies, the ECR repository, the EKS access entry
-// (AmazonEKSEditPolicy on the app's namespaces only) and the namespaces. A second run changes nothing.
+// environments parses env=namespace pairs, or derives them from the overlays: each overlay is a GitHub
+// environment of the same name, deploying to the namespace its rendering names.
+func (m *Ship) environments(ctx context.Context, pairs []string) ([]policy.Environment, error) {
+	if len(pairs) > 0 {
+		return policy.ParseEnvironments(pairs)
+	}
+	entries, err := m.Manifests.Entries(ctx, dagger.DirectoryEntriesOpts{Path: "overlays"})
+	if err != nil {
+		return nil, fmt.Errorf("list overlays to derive the environments (or pass --environments env=namespace): %w", err)
+	}
+	var envs []policy.Environment
+	for _, e := range entries {
+		name := strings.TrimSuffix(e, "/")
+		ns, err := m.overlayNamespace(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("overlay %s: %w (or pass --environments env=namespace)", name, err)
+		}
+		envs = append(envs, policy.Environment{Name: name, Namespace: ns})
+	}
+	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
+	return envs, nil
+}
+
+// overlayNamespace renders an overlay and returns the one namespace its objects live in.
+func (m *Ship) overlayNamespace(ctx context.Context, overlay string) (string, error) {
+	manifests, err := m.renderChecked(ctx, overlay, standInImage, false)
+	if err != nil {
+		return "", err
+	}
+	objs, err := kube.ParseManifests(manifests)
+	if err != nil {
+		return "", err
+	}
+	return kube.NamespaceOf(objs)
+}
+
+// Bootstrap creates or updates, idempotently, every AWS resource the roles need, as an administrator.
+//
+// With an administrator's credentials (with-aws): the IAM OIDC provider, the build role, one deploy role per
+// environment (and the plan role when asked) with their trust and least-privilege policies, the ECR repository,
+// one EKS access entry per deploy role scoped to its namespace, and the namespaces. A second run changes
+// nothing; --dry-run shows what differs. It ends with the GitHub variables and environment rules to set.
 // +cache="never"
 func (m *Ship) Bootstrap(
 	ctx context.Context,
@@ -91,31 +131,32 @@ func (m *Ship) Bootstrap(
 	githubRepo string,
 	// EKS cluster name.
 	cluster string,
-	// Branch allowed to deploy.
-	// +optional
+	// Branch the build role trusts.
+	// +default="main"
 	branch string,
-	// GitHub environments allowed to deploy.
-	// +default=["dev","staging","prod"]
+	// GitHub environments and their namespaces, as env=namespace (default: each overlay and its namespace).
+	// +optional
 	environments []string,
 	// ECR repository name.
 	// +default="fastapi-app"
 	repository string,
-	// Namespaces the CI role may edit; created in the cluster.
-	// +default=["fastapi-dev","fastapi-staging","fastapi-prod"]
-	namespaces []string,
 	// Numeric owner ID, for GitHub's immutable subject format.
 	// +optional
 	ownerId string,
 	// Numeric repository ID, for the immutable subject format.
 	// +optional
 	repoId string,
-	// Name of the CI role (default: ship-deploy-<repo>).
+	// Also create the read-only plan role for pull requests (its risk is printed).
 	// +optional
-	roleName string,
+	planRole bool,
 	// Print what would change and change nothing.
 	// +optional
 	dryRun bool,
 ) (string, error) {
+	envs, err := m.environments(ctx, environments)
+	if err != nil {
+		return "", err
+	}
 	cfg, err := m.awsConfig(ctx, "bootstrap")
 	if err != nil {
 		return "", err
@@ -126,8 +167,7 @@ func (m *Ship) Bootstrap(
 	}
 	in := policy.Inputs{
 		Account: id.Account, Region: m.Aws.Region, GitHubOwner: githubOwner, GitHubRepo: githubRepo, Cluster: cluster,
-		Branch: branch, Environments: environments, ECRRepository: repository, Namespaces: namespaces,
-		OwnerID: ownerId, RepoID: repoId, RoleName: roleName,
+		Branch: branch, Environments: envs, ECRRepository: repository, OwnerID: ownerId, RepoID: repoId, PlanRole: planRole,
 	}
 	var out strings.Builder
 	summary, err := bootstrap.Apply(ctx, bootstrap.NewClients(cfg), in, dryRun, &out)
@@ -137,7 +177,11 @@ func (m *Ship) Bootstrap(
 	if err := m.createNamespaces(ctx, cluster, summary.NamespaceManifests, dryRun, &out); err != nil {
 		return "", fmt.Errorf("%w\n%s", err, out.String())
 	}
-	return out.String(), nil
+	next, err := bootstrap.NextSteps(in)
+	if err != nil {
+		return "", err
+	}
+	return out.String() + "\n" + next, nil
 }
 
 // createNamespaces applies the app's namespaces as the administrator (the CI role cannot create them).
@@ -162,10 +206,12 @@ func (m *Ship) createNamespaces(ctx context.Context, cluster string, manifests [
 	return nil
 }
 
-// Doctor checks, each with a pass/fail line and a fix, why a deploy cannot get in: the OIDC token's claims
-// against the role's trust policy (evaluated locally), the role's access to the cluster and the repository,
-// the EKS access entry's namespaces, and the cluster endpoint. It answers
-// "Not authorized to perform sts:AssumeRoleWithWebIdentity". Offline with --token and --trust-policy.
+// Doctor checks, one line each with a fix, why a job cannot assume its role or deploy.
+//
+// The OIDC token's window and claims against the role's trust policy (evaluated locally, on the condition keys
+// AWS evaluates; run even when STS refuses the role, whose explanation follows), the environment's own role and
+// subject (--environment), the role's access to the cluster and the repository, the EKS access entry's
+// namespace, and the cluster endpoint. Offline with --token and --trust-policy.
 // +cache="never"
 func (m *Ship) Doctor(
 	ctx context.Context,
@@ -178,15 +224,24 @@ func (m *Ship) Doctor(
 	// EKS cluster name.
 	// +optional
 	cluster string,
-	// The role the pipeline assumes (default: the with-aws role).
+	// The role the job assumes (default: the with-aws role, else the environment's role).
 	// +optional
 	roleArn string,
 	// ECR repository name.
 	// +default="fastapi-app"
 	repository string,
-	// Namespace the deploy targets.
+	// The GitHub environment the job deploys to: checks its role ship-<repo>-<env>, its namespace and the token's subject.
+	// +optional
+	environment string,
+	// GitHub environments and their namespaces, as env=namespace (default: each overlay and its namespace).
+	// +optional
+	environments []string,
+	// Namespace the deploy targets (default: the environment's).
 	// +optional
 	namespace string,
+	// AWS account ID, when no role ARN names it (for the environment's role and the provider check).
+	// +optional
+	account string,
 	// A web identity token to check (default: the with-github-oidc / with-web-identity-token one).
 	// +optional
 	token *dagger.Secret,
@@ -194,9 +249,14 @@ func (m *Ship) Doctor(
 	// +optional
 	trustPolicy *dagger.File,
 ) (string, error) {
-	in := doctor.Inputs{Policy: policy.Inputs{GitHubOwner: githubOwner, GitHubRepo: githubRepo, Cluster: cluster, ECRRepository: repository}}
+	envs, err := m.environments(ctx, environments)
+	if err != nil {
+		return "", err
+	}
+	in := doctor.Inputs{Environment: environment, Policy: policy.Inputs{Account: account, GitHubOwner: githubOwner,
+		GitHubRepo: githubRepo, Cluster: cluster, ECRRepository: repository, Environments: envs}}
 	if namespace != "" {
-		in.Policy.Namespaces = []string{namespace}
+		in.Namespaces = []string{namespace}
 	}
 	if err := m.doctorToken(ctx, token, &in); err != nil {
 		return "", err
@@ -233,7 +293,8 @@ func (m *Ship) doctorToken(ctx context.Context, token *dagger.Secret, in *doctor
 	return nil
 }
 
-// doctorAWS adds the online checks when AWS credentials are configured; the role ARN names account and role.
+// doctorAWS adds the online checks when AWS credentials work, and keeps AWS's refusal for the report when they
+// do not: the identity itself is what doctor diagnoses, so the offline checks still run.
 func (m *Ship) doctorAWS(ctx context.Context, roleArn string, in *doctor.Inputs) error {
 	if roleArn == "" && m.Aws != nil {
 		roleArn = m.Aws.RoleArn
@@ -245,7 +306,7 @@ func (m *Ship) doctorAWS(ctx context.Context, roleArn string, in *doctor.Inputs)
 		// arn:PARTITION:iam::ACCOUNT:role/PATH/NAME
 		parts := strings.SplitN(roleArn, ":", 6)
 		in.Policy.Partition, in.Policy.Account = parts[1], parts[4]
-		in.Policy.RoleName = parts[5][strings.LastIndex(parts[5], "/")+1:]
+		in.RoleName = parts[5][strings.LastIndex(parts[5], "/")+1:]
 	}
 	if m.Aws == nil {
 		return nil
@@ -253,8 +314,8 @@ func (m *Ship) doctorAWS(ctx context.Context, roleArn string, in *doctor.Inputs)
 	in.Policy.Region = m.Aws.Region
 	cfg, err := m.awsConfig(ctx, "doctor")
 	if err != nil {
-		// The identity itself is what doctor diagnoses: run the offline checks and show why AWS refused.
-		return fmt.Errorf("%w\n(run doctor with --token and --trust-policy to check them offline)", err)
+		in.STSError = err
+		return nil
 	}
 	in.AWS = &cfg
 	return nil

@@ -278,13 +278,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
 				}
 			}
-			var namespaces []string
-			if inputArgs["namespaces"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["namespaces"]), &namespaces)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespaces", err))
-				}
-			}
 			var ownerId string
 			if inputArgs["ownerId"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["ownerId"]), &ownerId)
@@ -299,11 +292,11 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repoId", err))
 				}
 			}
-			var roleName string
-			if inputArgs["roleName"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["roleName"]), &roleName)
+			var planRole bool
+			if inputArgs["planRole"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["planRole"]), &planRole)
 				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg roleName", err))
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg planRole", err))
 				}
 			}
 			var dryRun bool
@@ -313,7 +306,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
 				}
 			}
-			return (*Ship).Bootstrap(&parent, ctx, githubOwner, githubRepo, cluster, branch, environments, repository, namespaces, ownerId, repoId, roleName, dryRun)
+			return (*Ship).Bootstrap(&parent, ctx, githubOwner, githubRepo, cluster, branch, environments, repository, ownerId, repoId, planRole, dryRun)
 		case "Build":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -474,11 +467,32 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
 				}
 			}
+			var environment string
+			if inputArgs["environment"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["environment"]), &environment)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg environment", err))
+				}
+			}
+			var environments []string
+			if inputArgs["environments"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["environments"]), &environments)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg environments", err))
+				}
+			}
 			var namespace string
 			if inputArgs["namespace"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["namespace"]), &namespace)
 				if err != nil {
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
+				}
+			}
+			var account string
+			if inputArgs["account"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["account"]), &account)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg account", err))
 				}
 			}
 			var token *dagger.Secret
@@ -495,7 +509,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustPolicy", err))
 				}
 			}
-			return (*Ship).Doctor(&parent, ctx, githubOwner, githubRepo, cluster, roleArn, repository, namespace, token, trustPolicy)
+			return (*Ship).Doctor(&parent, ctx, githubOwner, githubRepo, cluster, roleArn, repository, environment, environments, namespace, account, token, trustPolicy)
 		case "ImageArchive":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -684,13 +698,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
 				}
 			}
-			var namespaces []string
-			if inputArgs["namespaces"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["namespaces"]), &namespaces)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespaces", err))
-				}
-			}
 			var ownerId string
 			if inputArgs["ownerId"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["ownerId"]), &ownerId)
@@ -712,7 +719,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowWildcardSubject", err))
 				}
 			}
-			return (*Ship).Policies(&parent, account, region, githubOwner, githubRepo, cluster, branch, environments, repository, namespaces, ownerId, repoId, allowWildcardSubject)
+			var planRole bool
+			if inputArgs["planRole"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["planRole"]), &planRole)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg planRole", err))
+				}
+			}
+			var format string
+			if inputArgs["format"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["format"]), &format)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg format", err))
+				}
+			}
+			return (*Ship).Policies(&parent, ctx, account, region, githubOwner, githubRepo, cluster, branch, environments, repository, ownerId, repoId, allowWildcardSubject, planRole, format)
 		case "Publish":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)

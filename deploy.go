@@ -198,15 +198,7 @@ func (m *Ship) Status(
 
 // overlayTarget finds the overlay's namespace from its rendering and resolves the cluster.
 func (m *Ship) overlayTarget(ctx context.Context, overlay, cluster string, kc *dagger.Secret, api *dagger.Service) (string, kube.Runner, error) {
-	manifests, err := m.renderChecked(ctx, overlay, standInImage, false)
-	if err != nil {
-		return "", nil, err
-	}
-	objs, err := kube.ParseManifests(manifests)
-	if err != nil {
-		return "", nil, err
-	}
-	namespace, err := kube.NamespaceOf(objs)
+	namespace, err := m.overlayNamespace(ctx, overlay)
 	if err != nil {
 		return "", nil, err
 	}

@@ -1,4 +1,4 @@
-// Applying a plan. Everything is read (and the inputs validated) before the
+// Applying a plan, then saying what the user must do in GitHub. Everything is read (and the inputs validated) before the
 // first write, so a bad input or an unreadable resource changes nothing; a
 // write that fails stops the run and names what was already done, and the
 // next run picks up from there because every step is idempotent.
@@ -60,6 +60,7 @@ func Apply(ctx context.Context, c Clients, in policy.Inputs, dryRun bool, out io
 		}
 		if dryRun {
 			fmt.Fprintf(out, "  would %s\n", a)
+			writeDiff(out, a.Diff)
 			s.Changed++
 			continue
 		}
@@ -69,9 +70,16 @@ func Apply(ctx context.Context, c Clients, in policy.Inputs, dryRun bool, out io
 		applied = append(applied, a)
 		s.Changed++
 		fmt.Fprintf(out, "  %s: done\n", a)
+		writeDiff(out, a.Diff)
 	}
 	fmt.Fprintln(out, summaryLine(s))
 	return s, nil
+}
+
+func writeDiff(out io.Writer, diff []string) {
+	for _, line := range diff {
+		fmt.Fprintf(out, "      %s\n", line)
+	}
 }
 
 func summaryLine(s Summary) string {

@@ -1,7 +1,8 @@
 // Bootstrap against the signature-checking fake AWS, through the real SDK:
-// the first run sends exactly the generated documents, the second sends no
-// write at all, a dry run sends no write, drift is repaired, and a failed
-// precondition leaves everything untouched.
+// the first run sends exactly the generated documents for every role, the
+// second sends no write at all, a dry run sends no write and shows what
+// differs, drift is repaired, the earlier single role is pointed out but left
+// alone, and a failed precondition leaves everything untouched.
 package bootstrap
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 
@@ -30,8 +32,8 @@ const (
 
 func inputs() policy.Inputs {
 	return policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop",
-		Branch: "main", Environments: []string{"prod"}, ECRRepository: "acme/shop", Cluster: "prod-eks",
-		Namespaces: []string{"shop", "shop-jobs"}}
+		ECRRepository: "acme/shop", Cluster: "prod-eks",
+		Environments: []policy.Environment{{Name: "staging", Namespace: "shop-staging"}, {Name: "prod", Namespace: "shop-prod"}}}
 }
 
 func newEnv(t *testing.T) (*fakeaws.Server, Clients) {
@@ -78,12 +80,26 @@ func apply(t *testing.T, c Clients, in policy.Inputs, dry bool) (Summary, string
 	return sum, out.String()
 }
 
+func role(t *testing.T, name string) policy.Role {
+	t.Helper()
+	b, err := policy.Generate(inputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := b.Role(name)
+	if !ok {
+		t.Fatalf("no role %s", name)
+	}
+	return r
+}
+
 func TestFirstRunCreatesExactlyTheGeneratedSetup(t *testing.T) {
 	s, c := newEnv(t)
-	b, _ := policy.Generate(inputs())
 	_, out := apply(t, c, inputs(), false)
 
-	want := "CreateOpenIDConnectProvider,CreateRole,PutRolePolicy,CreateRepository,CreateAccessEntry,AssociateAccessPolicy"
+	want := "CreateOpenIDConnectProvider," +
+		"CreateRole,PutRolePolicy,CreateRole,PutRolePolicy,CreateRole,PutRolePolicy," +
+		"CreateRepository,CreateAccessEntry,AssociateAccessPolicy,CreateAccessEntry,AssociateAccessPolicy"
 	writes := mutating(s, 0)
 	if ops(writes) != want {
 		t.Fatalf("writes = %s, want %s\n%s", ops(writes), want, out)
@@ -97,42 +113,40 @@ func TestFirstRunCreatesExactlyTheGeneratedSetup(t *testing.T) {
 	if p["Url"][0] != policy.GitHubIssuerURL || p["ClientIDList.member.1"][0] != policy.STSAudience || len(p["ClientIDList.member.2"]) != 0 {
 		t.Errorf("CreateOpenIDConnectProvider params = %v", p)
 	}
-	if got := writes[1].Params["AssumeRolePolicyDocument"][0]; got != b.TrustPolicy.Compact() {
-		t.Errorf("CreateRole trust policy =\n%s\nwant\n%s", got, b.TrustPolicy.Compact())
+	for i, name := range []string{"ship-shop-build", "ship-shop-staging", "ship-shop-prod"} {
+		r := role(t, name)
+		create, put := writes[1+2*i], writes[2+2*i]
+		if create.Params["RoleName"][0] != name || create.Params["AssumeRolePolicyDocument"][0] != r.TrustPolicy.Compact() {
+			t.Errorf("CreateRole %s = %v\nwant trust %s", name, create.Params, r.TrustPolicy.Compact())
+		}
+		if put.Params["PolicyDocument"][0] != r.PermissionPolicy.Compact() || put.Params["PolicyName"][0] != r.PermissionPolicyName {
+			t.Errorf("PutRolePolicy %s = %v", name, put.Params)
+		}
 	}
-	if got := writes[2].Params; got["PolicyDocument"][0] != b.PermissionPolicy.Compact() || got["PolicyName"][0] != b.PermissionPolicyName {
-		t.Errorf("PutRolePolicy = %v", got)
-	}
-	if body := writes[3].Body; body["repositoryName"] != "acme/shop" || body["imageTagMutability"] != "IMMUTABLE" ||
+	if body := writes[7].Body; body["repositoryName"] != "acme/shop" || body["imageTagMutability"] != "IMMUTABLE" ||
 		body["imageScanningConfiguration"].(map[string]any)["scanOnPush"] != true ||
 		body["encryptionConfiguration"].(map[string]any)["encryptionType"] != "AES256" {
 		t.Errorf("CreateRepository body = %v", body)
 	}
-	if body := writes[4].Body; body["principalArn"] != b.RoleARN || body["type"] != "STANDARD" ||
-		body["kubernetesGroups"] != nil || body["username"] != nil {
-		t.Errorf("CreateAccessEntry body = %v", body)
+	entries := s.AccessEntries("prod-eks")
+	if len(entries) != 2 {
+		t.Fatalf("access entries = %v, want one per environment role and none for the build role", entries)
 	}
-	if body := writes[5].Body; body["policyArn"] != "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy" ||
-		fmt.Sprint(body["accessScope"]) != "map[namespaces:[shop shop-jobs] type:namespace]" {
-		t.Errorf("AssociateAccessPolicy body = %v", body)
+	for env, ns := range map[string]string{"staging": "shop-staging", "prod": "shop-prod"} {
+		r := role(t, "ship-shop-"+env)
+		entry, ok := entries[r.ARN]
+		if !ok || entry.Type != "STANDARD" || len(entry.Policies) != 1 {
+			t.Fatalf("%s access entry = %+v (present %v)", env, entry, ok)
+		}
+		scope := entry.Policies[policy.EditPolicyARN("aws")]
+		if fmt.Sprint(scope) != "map[namespaces:["+ns+"] type:namespace]" {
+			t.Errorf("%s scope = %v, want only %s", env, scope, ns)
+		}
 	}
-	repo := s.Repository("acme/shop")
-	if repo == nil || repo.ImageTagMutability != "IMMUTABLE" || repo.ImageScanningConfiguration["scanOnPush"] != true ||
-		repo.EncryptionConfiguration["encryptionType"] != "AES256" {
-		t.Errorf("repository = %+v", repo)
+	if _, ok := entries[role(t, "ship-shop-build").ARN]; ok {
+		t.Error("the build role got an access entry")
 	}
-	entry, ok := s.AccessEntries("prod-eks")[b.RoleARN]
-	if !ok || entry.Type != "STANDARD" {
-		t.Fatalf("access entry = %+v (present %v)", entry, ok)
-	}
-	if len(entry.Policies) != 1 {
-		t.Fatalf("policies = %v, want only AmazonEKSEditPolicy", entry.Policies)
-	}
-	scope := entry.Policies[policy.EditPolicyARN("aws")]
-	if scope["type"] != "namespace" || len(scope["namespaces"].([]any)) != 2 {
-		t.Errorf("access scope = %v", scope)
-	}
-	if !strings.Contains(out, "6 change(s) made") {
+	if !strings.Contains(out, "12 change(s) made") {
 		t.Errorf("output lacks the summary:\n%s", out)
 	}
 }
@@ -156,27 +170,47 @@ func TestDryRunSendsNoWrite(t *testing.T) {
 	if w := mutating(s, 0); len(w) != 0 {
 		t.Fatalf("dry run sent writes: %s", ops(w))
 	}
-	if sum.Changed != 6 || !strings.Contains(out, "would create IAM role ship-deploy-shop") || !strings.Contains(out, "nothing was sent") {
+	if sum.Changed != 12 || !strings.Contains(out, "would create IAM role ship-shop-prod (trusts repo:acme/shop:environment:prod)") ||
+		!strings.Contains(out, "nothing was sent") {
 		t.Errorf("changed = %d, output:\n%s", sum.Changed, out)
 	}
-	if s.Role("ship-deploy-shop") != nil {
+	if s.Role("ship-shop-prod") != nil {
 		t.Error("dry run created the role")
 	}
 }
 
-func TestDriftedTrustPolicyIsUpdated(t *testing.T) {
+// TestDryRunShowsTheChangedStatements: a hand-widened trust policy and a
+// widened inline policy are shown line by line, then repaired.
+func TestDryRunShowsTheChangedStatements(t *testing.T) {
 	s, c := newEnv(t)
-	b, _ := policy.Generate(inputs())
 	apply(t, c, inputs(), false)
-	// Someone widened the trust by hand (the classic StringLike).
-	s.TrustRole(b.RoleARN, policy.GitHubIssuerURL, policy.STSAudience, "repo:acme/shop:*")
-	before := len(s.Requests())
-	_, out := apply(t, c, inputs(), false)
-	w := mutating(s, before)
-	if ops(w) != "UpdateAssumeRolePolicy" || w[0].Params["PolicyDocument"][0] != b.TrustPolicy.Compact() {
-		t.Fatalf("writes = %s %v\n%s", ops(w), w, out)
+	prod, build := role(t, "ship-shop-prod"), role(t, "ship-shop-build")
+	s.TrustRole(prod.ARN, policy.GitHubIssuerURL, policy.STSAudience, "repo:acme/shop:*")
+	if _, err := c.IAM.PutRolePolicy(context.Background(), &iam.PutRolePolicyInput{RoleName: &build.Name,
+		PolicyName: &build.PermissionPolicyName, PolicyDocument: aws.String(strings.Replace(build.PermissionPolicy.Compact(), `"ecr:PutImage"`, `"ecr:*"`, 1))}); err != nil {
+		t.Fatal(err)
 	}
-	if eq, _ := policy.Equivalent([]byte(s.Role("ship-deploy-shop").TrustPolicy), b.TrustPolicy.JSON()); !eq {
+	before := len(s.Requests())
+	_, out := apply(t, c, inputs(), true)
+	if w := mutating(s, before); len(w) != 0 {
+		t.Fatalf("dry run sent writes: %s", ops(w))
+	}
+	for _, line := range []string{"would update IAM role ship-shop-prod (trust policy differs)", "would update IAM inline policy ship-shop-build/ship-build"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("dry run lacks %q:\n%s", line, out)
+		}
+	}
+	for _, line := range []string{`- "repo:acme/shop:*"`, `+ "repo:acme/shop:environment:prod"`, `- "StringLike": {`, `- "ecr:*",`, `+ "ecr:PutImage",`} {
+		if !hasDiffLine(out, line) {
+			t.Errorf("dry run lacks the diff line %q:\n%s", line, out)
+		}
+	}
+	before = len(s.Requests())
+	apply(t, c, inputs(), false)
+	if w := mutating(s, before); ops(w) != "PutRolePolicy,UpdateAssumeRolePolicy" || w[1].Params["PolicyDocument"][0] != prod.TrustPolicy.Compact() {
+		t.Fatalf("repair writes = %s", ops(w))
+	}
+	if eq, _ := policy.Equivalent([]byte(s.Role("ship-shop-prod").TrustPolicy), prod.TrustPolicy.JSON()); !eq {
 		t.Error("trust policy not restored")
 	}
 	before = len(s.Requests())
@@ -186,33 +220,52 @@ func TestDriftedTrustPolicyIsUpdated(t *testing.T) {
 	}
 }
 
-func TestProviderMissingClientIDAndScopeDrift(t *testing.T) {
+// hasDiffLine finds "<sign> <text>" with any indentation between them.
+func hasDiffLine(out, want string) bool {
+	sign, text, _ := strings.Cut(want, " ")
+	for _, l := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(l), sign)
+		if ok && strings.TrimSpace(rest) == text {
+			return true
+		}
+	}
+	return false
+}
+
+func TestProviderMissingClientID(t *testing.T) {
 	s, c := newEnv(t)
+	s.AddOIDCProvider(policy.GitHubIssuerURL, "other-audience")
 	apply(t, c, inputs(), false)
-	b, _ := policy.Generate(inputs())
-	// A provider created elsewhere without our client ID cannot be recreated:
-	// the ID must be added. Simulate by a fresh server with a bare provider.
-	s2, c2 := newEnv(t)
-	s2.AddOIDCProvider(policy.GitHubIssuerURL, "other-audience")
-	apply(t, c2, inputs(), false)
-	if w := s2.RequestsFor("AddClientIDToOpenIDConnectProvider"); len(w) != 1 || w[0].Params["ClientID"][0] != policy.STSAudience {
+	if w := s.RequestsFor("AddClientIDToOpenIDConnectProvider"); len(w) != 1 || w[0].Params["ClientID"][0] != policy.STSAudience {
 		t.Errorf("AddClientID requests = %v", w)
 	}
-	if len(s2.RequestsFor("CreateOpenIDConnectProvider")) != 0 {
+	if len(s.RequestsFor("CreateOpenIDConnectProvider")) != 0 {
 		t.Error("existing provider was re-created")
 	}
+}
 
-	// Narrowed scope by hand: bootstrap re-associates with the right namespaces
-	// and flags an extra cluster-admin association for review, untouched.
-	ctx := context.Background()
+// TestScopeDriftShowsNamespaces: a deploy role's association moved to
+// another namespace is shown as namespaces added/removed and re-associated;
+// an extra cluster-admin association is flagged for review, untouched.
+func TestScopeDriftShowsNamespaces(t *testing.T) {
+	s, c := newEnv(t)
+	apply(t, c, inputs(), false)
+	prod := role(t, "ship-shop-prod")
 	admin := "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 	for arn, scope := range map[string]ekstypes.AccessScope{
-		b.AccessEntry.PolicyARN: {Type: "namespace", Namespaces: []string{"shop"}},
-		admin:                   {Type: "cluster"},
+		prod.AccessEntry.PolicyARN: {Type: "namespace", Namespaces: []string{"shop-staging"}},
+		admin:                      {Type: "cluster"},
 	} {
-		if _, err := c.EKS.AssociateAccessPolicy(ctx, &eks.AssociateAccessPolicyInput{ClusterName: aws.String("prod-eks"),
-			PrincipalArn: &b.RoleARN, PolicyArn: aws.String(arn), AccessScope: &scope}); err != nil {
+		if _, err := c.EKS.AssociateAccessPolicy(context.Background(), &eks.AssociateAccessPolicyInput{ClusterName: aws.String("prod-eks"),
+			PrincipalArn: &prod.ARN, PolicyArn: aws.String(arn), AccessScope: &scope}); err != nil {
 			t.Fatal(err)
+		}
+	}
+	_, dry := apply(t, c, inputs(), true)
+	for _, line := range []string{"would update EKS access policy AmazonEKSEditPolicy of ship-shop-prod", "+ namespace shop-prod", "- namespace shop-staging",
+		"review EKS access policy AmazonEKSClusterAdminPolicy of ship-shop-prod"} {
+		if !strings.Contains(dry, line) {
+			t.Errorf("dry run lacks %q:\n%s", line, dry)
 		}
 	}
 	before := len(s.Requests())
@@ -220,11 +273,77 @@ func TestProviderMissingClientIDAndScopeDrift(t *testing.T) {
 	if w := mutating(s, before); ops(w) != "AssociateAccessPolicy" {
 		t.Fatalf("writes = %s\n%s", ops(w), out)
 	}
-	if !strings.Contains(out, "review EKS access policy AmazonEKSClusterAdminPolicy") {
-		t.Errorf("cluster-admin association not flagged:\n%s", out)
-	}
-	if _, still := s.AccessEntries("prod-eks")[b.RoleARN].Policies[admin]; !still {
+	if _, still := s.AccessEntries("prod-eks")[prod.ARN].Policies[admin]; !still {
 		t.Error("bootstrap removed an association on its own")
+	}
+}
+
+func TestPlanRoleOnlyWhenAsked(t *testing.T) {
+	s, c := newEnv(t)
+	in := inputs()
+	in.PlanRole = true
+	_, out := apply(t, c, in, false)
+	plan, _ := policy.Generate(in)
+	r, _ := plan.Role("ship-shop-plan")
+	entry, ok := s.AccessEntries("prod-eks")[r.ARN]
+	if !ok || fmt.Sprint(entry.Policies[policy.ViewPolicyARN("aws")]) != "map[namespaces:[shop-staging shop-prod] type:namespace]" || len(entry.Policies) != 1 {
+		t.Errorf("plan access entry = %+v (present %v)", entry, ok)
+	}
+	if !strings.Contains(out, "WARNING: RISK: the plan role ship-shop-plan trusts repo:acme/shop:pull_request") {
+		t.Errorf("no risk printed:\n%s", out)
+	}
+	s2, c2 := newEnv(t)
+	apply(t, c2, inputs(), false)
+	if s2.Role("ship-shop-plan") != nil {
+		t.Error("plan role created without being asked for")
+	}
+}
+
+func TestLegacyRoleIsPointedOutNotDeleted(t *testing.T) {
+	s, c := newEnv(t)
+	legacy := "arn:aws:iam::123456789012:role/ship-deploy-shop"
+	s.TrustRole(legacy, policy.GitHubIssuerURL, policy.STSAudience, "repo:acme/shop:*")
+	_, out := apply(t, c, inputs(), false)
+	for _, want := range []string{"review IAM role ship-deploy-shop", "still exists", "NOT changed",
+		"aws iam delete-role --role-name ship-deploy-shop", "aws eks delete-access-entry --cluster-name prod-eks --principal-arn " + legacy} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if s.Role("ship-deploy-shop") == nil {
+		t.Error("bootstrap deleted the old role")
+	}
+	for _, w := range mutating(s, 0) {
+		if w.Params["RoleName"] != nil && w.Params["RoleName"][0] == "ship-deploy-shop" {
+			t.Errorf("bootstrap wrote to the old role: %s", w.Operation)
+		}
+	}
+}
+
+func TestNextSteps(t *testing.T) {
+	got, err := NextSteps(inputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"AWS_REGION=eu-west-1", "ECR_REPOSITORY=acme/shop", "EKS_CLUSTER=prod-eks",
+		"AWS_BUILD_ROLE_ARN=arn:aws:iam::123456789012:role/ship-shop-build",
+		"staging: AWS_ROLE_ARN=arn:aws:iam::123456789012:role/ship-shop-staging",
+		"prod: AWS_ROLE_ARN=arn:aws:iam::123456789012:role/ship-shop-prod",
+		`Deployment branches to the selected branch "main" only`, "required reviewers to prod",
+		"environment:<env> subject does not name its branch",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("next steps lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "AWS_PLAN_ROLE_ARN") {
+		t.Errorf("plan role variable without the plan role:\n%s", got)
+	}
+	in := inputs()
+	in.PlanRole = true
+	if got, _ := NextSteps(in); !strings.Contains(got, "AWS_PLAN_ROLE_ARN=arn:aws:iam::123456789012:role/ship-shop-plan") {
+		t.Errorf("plan role variable missing:\n%s", got)
 	}
 }
 
@@ -246,7 +365,7 @@ func TestFailedPreconditionChangesNothing(t *testing.T) {
 	in.Branch = "feature/*"
 	_, err = Apply(context.Background(), c, in, false, &out)
 	var ie *policy.InputError
-	if !errors.As(err, &ie) || len(s.Requests()) > 0 && len(mutating(s, 0)) != 0 {
+	if !errors.As(err, &ie) || len(mutating(s, 0)) != 0 {
 		t.Errorf("bad input: err = %v, writes %s", err, ops(mutating(s, 0)))
 	}
 }
@@ -257,12 +376,12 @@ func TestApplyErrorNamesProgress(t *testing.T) {
 	var out bytes.Buffer
 	_, err := Apply(context.Background(), c, inputs(), false, &out)
 	var ae *ApplyError
-	if !errors.As(err, &ae) || len(ae.Applied) != 3 || !strings.Contains(err.Error(), "KmsException") ||
+	if !errors.As(err, &ae) || len(ae.Applied) != 7 || !strings.Contains(err.Error(), "KmsException") ||
 		!strings.Contains(err.Error(), "run again") {
 		t.Fatalf("err = %v", err)
 	}
 	apply(t, c, inputs(), false) // the rerun completes from where it stopped
-	if s.Repository("acme/shop") == nil || len(s.RequestsFor("CreateRole")) != 1 {
+	if s.Repository("acme/shop") == nil || len(s.RequestsFor("CreateRole")) != 3 {
 		t.Error("rerun did not complete idempotently")
 	}
 }

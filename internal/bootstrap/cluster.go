@@ -1,7 +1,8 @@
-// Planning of the ECR repository and the EKS access entry. The access entry
+// Planning of the ECR repository and the EKS access entries. An access entry
 // is where over-privilege usually hides (cluster-admin on the whole cluster),
-// so its association is checked for the exact policy and namespace scope, and
-// any broader association already on the role is reported.
+// so each role's association is checked for the exact policy and namespace
+// scope, the dry run names the namespaces added and removed, and any broader
+// association already on a role is reported.
 package bootstrap
 
 import (
@@ -56,12 +57,27 @@ func planRepository(ctx context.Context, c Clients, in policy.Inputs, _ policy.B
 	return []Action{ok(res, strings.Join(append([]string{"exists"}, notes...), "; "))}, nil
 }
 
-func planAccessEntry(ctx context.Context, c Clients, in policy.Inputs, b policy.Bundle) ([]Action, error) {
+// planAccessEntries checks the cluster once, then each role that reaches it.
+func planAccessEntries(ctx context.Context, c Clients, in policy.Inputs, b policy.Bundle) ([]Action, error) {
 	if err := checkCluster(ctx, c, in.Cluster); err != nil {
 		return nil, err
 	}
-	ae := b.AccessEntry
-	res := fmt.Sprintf("EKS access entry %s on %s", b.RoleName, in.Cluster)
+	var actions []Action
+	for _, r := range b.Roles {
+		if r.AccessEntry == nil {
+			continue
+		}
+		as, err := planAccessEntry(ctx, c, r.Name, *r.AccessEntry)
+		if err != nil {
+			return nil, err
+		}
+		actions = append(actions, as...)
+	}
+	return actions, nil
+}
+
+func planAccessEntry(ctx context.Context, c Clients, role string, ae policy.AccessEntry) ([]Action, error) {
+	res := fmt.Sprintf("EKS access entry %s on %s", role, ae.Cluster)
 	_, err := c.EKS.DescribeAccessEntry(ctx, &eks.DescribeAccessEntryInput{ClusterName: &ae.Cluster, PrincipalArn: &ae.PrincipalARN})
 	if isNotFound(err) {
 		create := Action{Resource: res, Verb: "create", Detail: "type " + ae.Type,
@@ -70,12 +86,12 @@ func planAccessEntry(ctx context.Context, c Clients, in policy.Inputs, b policy.
 					PrincipalArn: &ae.PrincipalARN, Type: &ae.Type})
 				return err
 			}}
-		return []Action{create, associateAction(c, ae, "associate")}, nil
+		return []Action{create, associateAction(c, role, ae, "associate", nil)}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", res, err)
 	}
-	assoc, err := planAssociation(ctx, c, ae)
+	assoc, err := planAssociation(ctx, c, role, ae)
 	if err != nil {
 		return nil, err
 	}
@@ -100,27 +116,65 @@ func checkCluster(ctx context.Context, c Clients, name string) error {
 
 // planAssociation also flags other policies on the role (e.g. a leftover
 // cluster-admin) for review: removing access is left to a human.
-func planAssociation(ctx context.Context, c Clients, ae policy.AccessEntry) ([]Action, error) {
+func planAssociation(ctx context.Context, c Clients, role string, ae policy.AccessEntry) ([]Action, error) {
 	current, err := ListAssociations(ctx, c.EKS, ae.Cluster, ae.PrincipalARN)
 	if err != nil {
 		return nil, err
 	}
 	var actions []Action
+	var have *ekstypes.AccessScope
 	found := false
 	for _, p := range current {
 		arn := aws.ToString(p.PolicyArn)
 		if arn == ae.PolicyARN {
-			found = sameScope(p.AccessScope, ae.Scope)
+			found, have = true, p.AccessScope
 			continue
 		}
-		actions = append(actions, Action{Resource: "EKS access policy " + shortName(arn), Verb: "review",
-			Detail: fmt.Sprintf("also associated with the CI role; if unintended: aws eks disassociate-access-policy --cluster-name %s --principal-arn %s --policy-arn %s",
-				ae.Cluster, ae.PrincipalARN, arn)})
+		actions = append(actions, Action{Resource: "EKS access policy " + shortName(arn) + " of " + role, Verb: "review",
+			Detail: fmt.Sprintf("also associated with %s; if unintended: aws eks disassociate-access-policy --cluster-name %s --principal-arn %s --policy-arn %s",
+				role, ae.Cluster, ae.PrincipalARN, arn)})
 	}
+	diff := scopeDiff(have, ae.Scope)
+	if found && diff == nil {
+		return append([]Action{ok(associationResource(role, ae), "namespaces "+strings.Join(ae.Scope.Namespaces, ","))}, actions...), nil
+	}
+	verb := "associate"
 	if found {
-		return append([]Action{ok("EKS access policy "+shortName(ae.PolicyARN), "namespaces "+strings.Join(ae.Scope.Namespaces, ","))}, actions...), nil
+		verb = "update"
 	}
-	return append([]Action{associateAction(c, ae, "associate")}, actions...), nil
+	return append([]Action{associateAction(c, role, ae, verb, diff)}, actions...), nil
+}
+
+// scopeDiff lists the namespaces to add and remove; nil when got matches.
+func scopeDiff(got *ekstypes.AccessScope, want policy.AccessScope) []string {
+	if got == nil {
+		return nil
+	}
+	var out []string
+	if string(got.Type) != want.Type {
+		out = append(out, fmt.Sprintf("- scope %s", got.Type), fmt.Sprintf("+ scope %s", want.Type))
+	}
+	for _, ns := range want.Namespaces {
+		if !contains(got.Namespaces, ns) {
+			out = append(out, "+ namespace "+ns)
+		}
+	}
+	for _, ns := range sortedNamespaces(got.Namespaces) {
+		if !contains(want.Namespaces, ns) {
+			out = append(out, "- namespace "+ns)
+		}
+	}
+	return out
+}
+
+func sortedNamespaces(ns []string) []string {
+	out := append([]string(nil), ns...)
+	sort.Strings(out)
+	return out
+}
+
+func associationResource(role string, ae policy.AccessEntry) string {
+	return "EKS access policy " + shortName(ae.PolicyARN) + " of " + role
 }
 
 func shortName(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
@@ -139,17 +193,8 @@ func ListAssociations(ctx context.Context, client *eks.Client, cluster, principa
 	return out, nil
 }
 
-func sameScope(got *ekstypes.AccessScope, want policy.AccessScope) bool {
-	if got == nil || string(got.Type) != want.Type {
-		return false
-	}
-	g := append([]string(nil), got.Namespaces...)
-	sort.Strings(g)
-	return strings.Join(g, ",") == strings.Join(want.Namespaces, ",")
-}
-
-func associateAction(c Clients, ae policy.AccessEntry, verb string) Action {
-	return Action{Resource: "EKS access policy " + shortName(ae.PolicyARN), Verb: verb, Detail: "namespaces " + strings.Join(ae.Scope.Namespaces, ","),
+func associateAction(c Clients, role string, ae policy.AccessEntry, verb string, diff []string) Action {
+	return Action{Resource: associationResource(role, ae), Verb: verb, Detail: "namespaces " + strings.Join(ae.Scope.Namespaces, ","), Diff: diff,
 		apply: func(ctx context.Context) error {
 			_, err := c.EKS.AssociateAccessPolicy(ctx, &eks.AssociateAccessPolicyInput{ClusterName: &ae.Cluster,
 				PrincipalArn: &ae.PrincipalARN, PolicyArn: &ae.PolicyARN,

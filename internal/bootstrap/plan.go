@@ -1,9 +1,11 @@
-// Package bootstrap creates or updates, idempotently, what the CI role needs
-// in AWS: the GitHub OIDC provider, the role with its trust and inline
-// policies, the ECR repository and the EKS access entry. Plan only reads, so
-// a dry run sends no mutating request and a failed read changes nothing;
-// documents are compared semantically (IAM returns them URL-encoded and
-// reordered) so a second run really is a no-op.
+// Package bootstrap creates or updates, idempotently, what the CI roles need
+// in AWS: the GitHub OIDC provider, the build role and one deploy role per
+// environment (plus the opt-in plan role) with their trust and inline
+// policies, the ECR repository and one EKS access entry per role that reaches
+// the cluster. Plan only reads, so a dry run sends no mutating request and a
+// failed read changes nothing; documents are compared semantically (IAM
+// returns them URL-encoded and reordered) so a second run really is a no-op,
+// and a dry run shows what differs line by line.
 package bootstrap
 
 import (
@@ -18,10 +20,13 @@ import (
 
 // Action is one change bootstrap would make (or "ok" when none is needed).
 type Action struct {
-	Resource string // e.g. "IAM role ship-deploy-shop"
+	Resource string // e.g. "IAM role ship-shop-prod"
 	Verb     string // create, update, add-client-id, associate; ok and review change nothing
 	Detail   string
-	apply    func(ctx context.Context) error
+	// Diff shows what an update changes (policy lines, namespaces), one
+	// line each, for the dry run.
+	Diff  []string
+	apply func(ctx context.Context) error
 }
 
 // Changes reports whether the action mutates anything.
@@ -46,7 +51,7 @@ func Plan(ctx context.Context, c Clients, in policy.Inputs) ([]Action, error) {
 	}
 	in = in.WithDefaults()
 	steps := []func(context.Context, Clients, policy.Inputs, policy.Bundle) ([]Action, error){
-		planProvider, planRole, planRepository, planAccessEntry,
+		planProvider, planRoles, planRepository, planAccessEntries, planLegacyRole,
 	}
 	var actions []Action
 	for _, step := range steps {

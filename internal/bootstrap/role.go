@@ -1,12 +1,15 @@
-// Planning of the CI role and its inline permission policy. A differing
+// Planning of the roles and their inline permission policies. A differing
 // trust policy is the usual cause of "Not authorized to perform
-// sts:AssumeRoleWithWebIdentity", so it is compared semantically and rewritten
-// only when it means something else.
+// sts:AssumeRoleWithWebIdentity", so it is compared semantically, rewritten
+// only when it means something else, and the dry run shows the changed lines.
+// The single role of the earlier setup is pointed out, never deleted: a human
+// decides when no workflow uses it any more.
 package bootstrap
 
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -14,72 +17,101 @@ import (
 	"dagger/ship/internal/policy"
 )
 
-func planRole(ctx context.Context, c Clients, in policy.Inputs, b policy.Bundle) ([]Action, error) {
-	res := "IAM role " + b.RoleName
-	trust := b.TrustPolicy.Compact()
-	out, err := c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &b.RoleName})
+func planRoles(ctx context.Context, c Clients, in policy.Inputs, b policy.Bundle) ([]Action, error) {
+	var actions []Action
+	for _, r := range b.Roles {
+		as, err := planRole(ctx, c, in, r)
+		if err != nil {
+			return nil, err
+		}
+		actions = append(actions, as...)
+	}
+	return actions, nil
+}
+
+func planRole(ctx context.Context, c Clients, in policy.Inputs, r policy.Role) ([]Action, error) {
+	res := "IAM role " + r.Name
+	trust := r.TrustPolicy.Compact()
+	out, err := c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &r.Name})
 	if isNotFound(err) {
-		create := Action{Resource: res, Verb: "create", Detail: "trust policy for " + fmt.Sprint(policy.Subjects(in)),
+		create := Action{Resource: res, Verb: "create", Detail: "trusts " + strings.Join(r.Subjects, ", "),
 			apply: func(ctx context.Context) error {
-				_, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: &b.RoleName,
-					AssumeRolePolicyDocument: &trust,
-					Description:              aws.String(fmt.Sprintf("ship: CI deploys of %s/%s", in.GitHubOwner, in.GitHubRepo))})
+				_, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: &r.Name, AssumeRolePolicyDocument: &trust,
+					Description: aws.String(fmt.Sprintf("ship: %s, %s/%s", policy.Purpose(r), in.GitHubOwner, in.GitHubRepo))})
 				return err
 			}}
-		return []Action{create, putPolicyAction(c, b, "create")}, nil
+		return []Action{create, putPolicyAction(c, r, "create", nil)}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", res, err)
 	}
-	var actions []Action
-	same, err := policy.Equivalent([]byte(aws.ToString(out.Role.AssumeRolePolicyDocument)), []byte(trust))
+	current := []byte(aws.ToString(out.Role.AssumeRolePolicyDocument))
+	diff, err := policy.Diff(current, []byte(trust))
 	if err != nil {
 		return nil, fmt.Errorf("read trust policy of %s: %w", res, err)
 	}
-	if same {
-		actions = append(actions, ok(res, "trust policy up to date"))
-	} else {
-		actions = append(actions, Action{Resource: res, Verb: "update", Detail: "trust policy differs",
+	actions := []Action{ok(res, "trust policy up to date")}
+	if diff != nil {
+		actions[0] = Action{Resource: res, Verb: "update", Detail: "trust policy differs", Diff: diff,
 			apply: func(ctx context.Context) error {
-				_, err := c.IAM.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: &b.RoleName, PolicyDocument: &trust})
+				_, err := c.IAM.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: &r.Name, PolicyDocument: &trust})
 				return err
-			}})
+			}}
 	}
-	pa, err := planPermissionPolicy(ctx, c, b)
+	pa, err := planPermissionPolicy(ctx, c, r)
 	if err != nil {
 		return nil, err
 	}
 	return append(actions, pa), nil
 }
 
-func planPermissionPolicy(ctx context.Context, c Clients, b policy.Bundle) (Action, error) {
-	out, err := c.IAM.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &b.RoleName, PolicyName: &b.PermissionPolicyName})
+func planPermissionPolicy(ctx context.Context, c Clients, r policy.Role) (Action, error) {
+	out, err := c.IAM.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: &r.Name, PolicyName: &r.PermissionPolicyName})
 	if isNotFound(err) {
-		return putPolicyAction(c, b, "create"), nil
+		return putPolicyAction(c, r, "create", nil), nil
 	}
 	if err != nil {
-		return Action{}, fmt.Errorf("read inline policy %s of role %s: %w", b.PermissionPolicyName, b.RoleName, err)
+		return Action{}, fmt.Errorf("read inline policy %s of role %s: %w", r.PermissionPolicyName, r.Name, err)
 	}
-	same, err := policy.Equivalent([]byte(aws.ToString(out.PolicyDocument)), []byte(b.PermissionPolicy.Compact()))
+	diff, err := policy.Diff([]byte(aws.ToString(out.PolicyDocument)), []byte(r.PermissionPolicy.Compact()))
 	if err != nil {
-		return Action{}, fmt.Errorf("read inline policy %s of role %s: %w", b.PermissionPolicyName, b.RoleName, err)
+		return Action{}, fmt.Errorf("read inline policy %s of role %s: %w", r.PermissionPolicyName, r.Name, err)
 	}
-	if same {
-		return ok(policyResource(b), "up to date"), nil
+	if diff == nil {
+		return ok(policyResource(r), "up to date"), nil
 	}
-	return putPolicyAction(c, b, "update"), nil
+	return putPolicyAction(c, r, "update", diff), nil
 }
 
-func policyResource(b policy.Bundle) string {
-	return fmt.Sprintf("IAM inline policy %s/%s", b.RoleName, b.PermissionPolicyName)
+func policyResource(r policy.Role) string {
+	return fmt.Sprintf("IAM inline policy %s/%s", r.Name, r.PermissionPolicyName)
 }
 
-func putPolicyAction(c Clients, b policy.Bundle, verb string) Action {
-	doc := b.PermissionPolicy.Compact()
-	return Action{Resource: policyResource(b), Verb: verb, Detail: "ECR push to one repository, eks:DescribeCluster",
+func putPolicyAction(c Clients, r policy.Role, verb string, diff []string) Action {
+	doc := r.PermissionPolicy.Compact()
+	return Action{Resource: policyResource(r), Verb: verb, Detail: policy.Purpose(r), Diff: diff,
 		apply: func(ctx context.Context) error {
-			_, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &b.RoleName,
-				PolicyName: &b.PermissionPolicyName, PolicyDocument: &doc})
+			_, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &r.Name,
+				PolicyName: &r.PermissionPolicyName, PolicyDocument: &doc})
 			return err
 		}}
+}
+
+// planLegacyRole flags the single role of the earlier setup: left alone it
+// still trusts main and every environment and can deploy anywhere.
+func planLegacyRole(ctx context.Context, c Clients, in policy.Inputs, b policy.Bundle) ([]Action, error) {
+	name := b.LegacyRoleName
+	out, err := c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &name})
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read IAM role %s (the earlier single role): %w", name, err)
+	}
+	arn := aws.ToString(out.Role.Arn)
+	return []Action{{Resource: "IAM role " + name, Verb: "review", Detail: fmt.Sprintf(
+		"the single role of the earlier setup still exists and can still deploy everywhere it was allowed; it was NOT changed. "+
+			"Once no workflow uses it, delete it: aws eks delete-access-entry --cluster-name %s --principal-arn %s; "+
+			"aws iam delete-role-policy --role-name %s --policy-name ship-deploy; aws iam delete-role --role-name %s",
+		in.Cluster, arn, name, name)}}, nil
 }

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { kubecluster.Main(m) }
 func TestEndpointOfRealAPIServer(t *testing.T) {
 	kc := kubecluster.Shared(t)
 	e := newOnline(t, fakeoidc.New(t, "request-token"), kc.Server, kc.CAData)
-	r := Run(context.Background(), e.token("repo:acme/shop:ref:refs/heads/main"))
+	r := Run(context.Background(), e.token("repo:acme/shop:environment:prod"))
 	ck := r.Check(CheckEndpoint)
 	if ck.Status != Pass || !strings.Contains(ck.Detail, kc.Server) {
 		t.Fatalf("endpoint check against the real apiserver:\n%s", r)

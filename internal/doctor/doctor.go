@@ -1,9 +1,12 @@
 // Package doctor answers "why can't CI deploy?" one check at a time: token
-// time window, token vs the role's trust policy (evaluated locally, so the
-// bare "Not authorized to perform sts:AssumeRoleWithWebIdentity" becomes the
-// condition that failed and the change to make), cluster, repository, access
-// entry and endpoint. Each check prints pass/fail and a fix; none prints a
-// token, a key or a kubeconfig.
+// time window, the job's environment against the role it assumes, token vs
+// the role's trust policy (evaluated locally, on the condition keys AWS
+// actually evaluates, so the bare "Not authorized to perform
+// sts:AssumeRoleWithWebIdentity" becomes the condition that failed and the
+// change to make), then AWS's own answer, cluster, repository, access entry
+// and endpoint. The offline checks run even when STS refused the role: that
+// is when they are needed. Each check prints pass/fail and a fix; none prints
+// a token, a key or a kubeconfig.
 package doctor
 
 import (
@@ -22,13 +25,27 @@ import (
 // Inputs select the checks: offline ones need only a token and a trust
 // policy; online ones need AWS credentials (AWS) and the names in Policy.
 type Inputs struct {
-	Policy policy.Inputs // account, region, role, repository, cluster, namespaces
+	Policy policy.Inputs // account, region, repository, cluster, environments
+
+	// RoleName is the role the job assumes; empty: Environment's role.
+	RoleName string
+	// Environment is the GitHub environment the job deploys to: doctor
+	// checks its role (ship-<repo>-<env>), its namespace, and that the
+	// token's subject is that environment's.
+	Environment string
+	// Namespaces the deploy targets; empty: Environment's namespace.
+	Namespaces []string
+
+	// STSError is AWS's refusal of the role, if it refused: shown after
+	// the offline checks, which say why.
+	STSError error
 
 	Token     *oidc.Token // the job's OIDC token, or
 	TokenFile string      // a file holding the raw JWT
 
 	TrustPolicy     []byte // the role's trust policy (plain or URL-encoded), or
-	TrustPolicyFile string // a file holding it; else iam:GetRole when AWS is set
+	TrustPolicyFile string // a file holding it; else iam:GetRole when AWS is set,
+	// else the trust policy bootstrap generates for the role.
 
 	AWS *aws.Config // nil: offline checks only
 
@@ -92,7 +109,7 @@ func (r Report) Check(name string) Check {
 func (r Report) String() string {
 	var sb strings.Builder
 	for _, c := range r.Checks {
-		fmt.Fprintf(&sb, "%s %s: %s\n", c.Status.mark(), c.Name, c.Detail)
+		fmt.Fprintf(&sb, "%s %s: %s\n", c.Status.mark(), c.Name, strings.ReplaceAll(c.Detail, "\n", "\n    "))
 		for _, line := range strings.Split(c.Fix, "\n") {
 			if line != "" {
 				fmt.Fprintf(&sb, "    fix: %s\n", line)
@@ -110,7 +127,9 @@ func (r Report) String() string {
 // Check names, in report order.
 const (
 	CheckToken       = "token"
+	CheckEnvironment = "environment"
 	CheckTrust       = "trust policy"
+	CheckSTS         = "sts:AssumeRoleWithWebIdentity"
 	CheckCluster     = "eks:DescribeCluster"
 	CheckRepository  = "ECR repository"
 	CheckAccessEntry = "EKS access entry"
@@ -122,11 +141,18 @@ func Run(ctx context.Context, in Inputs) Report {
 	if in.Now == nil {
 		in.Now = time.Now
 	}
-	in.Policy = in.Policy.WithDefaults()
+	in = in.withDefaults()
 	var r Report
 	tok, tc := checkToken(in)
 	r.Checks = append(r.Checks, tc)
-	r.Checks = append(r.Checks, checkTrust(ctx, in, tok))
+	if in.Environment != "" {
+		r.Checks = append(r.Checks, checkEnvironment(in, tok))
+	}
+	trust := checkTrust(ctx, in, tok)
+	r.Checks = append(r.Checks, trust)
+	if in.STSError != nil {
+		r.Checks = append(r.Checks, checkSTS(in, trust))
+	}
 	if in.AWS == nil {
 		for _, name := range []string{CheckCluster, CheckRepository, CheckAccessEntry} {
 			r.Checks = append(r.Checks, Check{Name: name, Status: Skip, Detail: "offline: no AWS credentials given"})
@@ -136,3 +162,22 @@ func Run(ctx context.Context, in Inputs) Report {
 	}
 	return runOnline(ctx, in, r)
 }
+
+// withDefaults derives the role and namespaces from the environment.
+func (in Inputs) withDefaults() Inputs {
+	in.Policy = in.Policy.WithDefaults()
+	if in.RoleName == "" && in.Environment != "" {
+		in.RoleName = in.Policy.EnvironmentRoleName(in.Environment)
+	}
+	if len(in.Namespaces) == 0 {
+		for _, e := range in.Policy.Environments {
+			if e.Name == in.Environment {
+				in.Namespaces = []string{e.Namespace}
+			}
+		}
+	}
+	return in
+}
+
+// roleARN is the ARN of the role the job assumes.
+func (in Inputs) roleARN() string { return in.Policy.RoleARN(in.RoleName) }

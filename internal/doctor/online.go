@@ -21,13 +21,18 @@ import (
 )
 
 func runOnline(ctx context.Context, in Inputs, r Report) Report {
-	if missing := missingNames(in.Policy); missing != "" {
+	if missing := missingNames(in); missing != "" {
 		for _, name := range []string{CheckCluster, CheckRepository, CheckAccessEntry} {
 			r.Checks = append(r.Checks, Check{Name: name, Status: Skip, Detail: "not configured: set " + missing})
 		}
 		return withCheck(r, checkEndpoint(ctx, in, in.ClusterEndpoint, in.ClusterCAPEM))
 	}
 	c := bootstrap.NewClients(*in.AWS)
+	if in.RoleName == in.Policy.BuildRoleName() {
+		byDesign := "the build role has no cluster access, by design"
+		return withCheck(r, Check{Name: CheckCluster, Status: Skip, Detail: byDesign}, checkRepository(ctx, in, c),
+			Check{Name: CheckAccessEntry, Status: Skip, Detail: byDesign}, Check{Name: CheckEndpoint, Status: Skip, Detail: byDesign})
+	}
 	endpoint, ca, cc := checkCluster(ctx, in, c)
 	r.Checks = append(r.Checks, cc, checkRepository(ctx, in, c), checkAccessEntry(ctx, in, c))
 	if in.ClusterEndpoint != "" {
@@ -38,23 +43,24 @@ func runOnline(ctx context.Context, in Inputs, r Report) Report {
 }
 
 // missingNames lists the Inputs fields the online checks need but lack.
-func missingNames(p policy.Inputs) string {
+func missingNames(in Inputs) string {
+	p := in.Policy
 	var out []string
 	for name, v := range map[string]string{"Account": p.Account, "Region": p.Region, "Cluster": p.Cluster,
-		"ECRRepository": p.ECRRepository, "RoleName (or GitHubRepo)": p.RoleName} {
-		if v == "" || (name == "RoleName (or GitHubRepo)" && v == "ship-deploy-") {
+		"ECRRepository": p.ECRRepository, "RoleName (or Environment)": in.RoleName} {
+		if v == "" {
 			out = append(out, name)
 		}
 	}
-	if len(p.Namespaces) == 0 {
-		out = append(out, "Namespaces")
+	if len(in.Namespaces) == 0 && in.RoleName != p.BuildRoleName() {
+		out = append(out, "Namespaces (or Environment)")
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
 }
 
-func withCheck(r Report, c Check) Report {
-	r.Checks = append(r.Checks, c)
+func withCheck(r Report, cs ...Check) Report {
+	r.Checks = append(r.Checks, cs...)
 	return r
 }
 
@@ -130,7 +136,7 @@ var writePolicies = map[string]bool{
 func checkAccessEntry(ctx context.Context, in Inputs, c bootstrap.Clients) Check {
 	ck := Check{Name: CheckAccessEntry}
 	p := in.Policy
-	role := p.RoleARN()
+	role := in.roleARN()
 	_, err := c.EKS.DescribeAccessEntry(ctx, &eks.DescribeAccessEntryInput{ClusterName: &p.Cluster, PrincipalArn: &role})
 	var assoc []ekstypes.AssociatedAccessPolicy
 	if err == nil {
@@ -149,14 +155,14 @@ func checkAccessEntry(ctx context.Context, in Inputs, c bootstrap.Clients) Check
 		ck.Status, ck.Detail, ck.Fix = Fail, fmt.Sprintf("read access entry: %v", err), "check the AWS credentials and region"
 		return ck
 	}
-	return coverage(ck, p, role, assoc)
+	return coverage(ck, p, in.Namespaces, role, assoc)
 }
 
 // coverage checks that some write policy covers every namespace.
-func coverage(ck Check, p policy.Inputs, role string, assoc []ekstypes.AssociatedAccessPolicy) Check {
+func coverage(ck Check, p policy.Inputs, namespaces []string, role string, assoc []ekstypes.AssociatedAccessPolicy) Check {
 	var missing, have []string
 	broad := ""
-	for _, ns := range p.Namespaces {
+	for _, ns := range namespaces {
 		covered := false
 		for _, a := range assoc {
 			name := shortName(aws.ToString(a.PolicyArn))
@@ -179,10 +185,10 @@ func coverage(ck Check, p policy.Inputs, role string, assoc []ekstypes.Associate
 		ck.Detail = fmt.Sprintf("the app deploys to namespace(s) %s, but %s has %s: kubectl apply there will be Forbidden",
 			strings.Join(missing, ","), role, orNone(have))
 		ck.Fix = fmt.Sprintf("aws eks associate-access-policy --cluster-name %s --principal-arn %s --policy-arn %s --access-scope type=namespace,namespaces=%s",
-			p.Cluster, role, policy.EditPolicyARN(p.Partition), strings.Join(p.Namespaces, ","))
+			p.Cluster, role, policy.EditPolicyARN(p.Partition), strings.Join(namespaces, ","))
 		return ck
 	}
-	ck.Status, ck.Detail = Pass, fmt.Sprintf("%s covers namespace(s) %s", strings.Join(have, "; "), strings.Join(p.Namespaces, ","))
+	ck.Status, ck.Detail = Pass, fmt.Sprintf("%s covers namespace(s) %s", strings.Join(have, "; "), strings.Join(namespaces, ","))
 	if broad != "" {
 		ck.Detail += fmt.Sprintf(" (but %s is broader than needed: prefer AmazonEKSEditPolicy scoped to the namespaces)", broad)
 	}

@@ -1,7 +1,8 @@
 // Token checks: time window, then the claims against the role's trust
-// policy. The trust policy comes from bytes/a file (offline) or iam:GetRole;
-// the CI role itself normally may not call GetRole, and the report says so
-// rather than pretending the trust policy is wrong.
+// policy. The trust policy comes from bytes/a file (offline), iam:GetRole, or
+// else what bootstrap generates for the role; the CI role itself normally may
+// not call GetRole, and the report says which document it checked rather than
+// pretending the trust policy is wrong.
 package doctor
 
 import (
@@ -75,16 +76,22 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// claimsMap keys the claims as IAM condition keys name them.
+// claimsMap keys the claims as IAM condition keys name them; the evaluator
+// itself drops those AWS does not evaluate.
 func claimsMap(cl oidc.Claims) map[string]any {
-	m := map[string]any{"sub": cl.Subject, "aud": cl.Audience}
-	for k, v := range map[string]string{"repository": cl.Repository, "ref": cl.Ref,
-		"environment": cl.Environment, "job_workflow_ref": cl.JobWorkflowRef} {
-		if v != "" {
-			m[k] = v
-		}
+	if cl.All != nil {
+		return cl.All
 	}
-	return m
+	return map[string]any{"sub": cl.Subject, "aud": cl.Audience}
+}
+
+// providerARN is the IAM OIDC provider for host in the role's account, or ""
+// when the account is unknown.
+func providerARN(in Inputs, host string) string {
+	if in.Policy.Account == "" {
+		return ""
+	}
+	return fmt.Sprintf("arn:%s:iam::%s:oidc-provider/%s", in.Policy.Partition, in.Policy.Account, host)
 }
 
 func checkTrust(ctx context.Context, in Inputs, tok *oidc.Token) Check {
@@ -97,8 +104,8 @@ func checkTrust(ctx context.Context, in Inputs, tok *oidc.Token) Check {
 	if skip != nil {
 		return *skip
 	}
-	host := strings.TrimPrefix(tok.Claims.Issuer, "https://")
-	res := policy.Evaluate(doc, claimsMap(tok.Claims), host)
+	host := strings.TrimSuffix(strings.TrimPrefix(tok.Claims.Issuer, "https://"), "/")
+	res := policy.EvaluateFor(doc, claimsMap(tok.Claims), host, providerARN(in, host))
 	if res.Err != nil {
 		c.Status, c.Detail, c.Fix = Fail, fmt.Sprintf("trust policy from %s: %v", source, res.Err), "pass the document exactly as IAM stores it"
 		return c
@@ -128,19 +135,42 @@ func trustPolicy(ctx context.Context, in Inputs) ([]byte, string, *Check) {
 		b, err := os.ReadFile(in.TrustPolicyFile)
 		if err != nil {
 			return nil, "", &Check{Name: CheckTrust, Status: Fail, Detail: fmt.Sprintf("read trust policy file: %v", err),
-				Fix: "save it with: aws iam get-role --role-name " + in.Policy.RoleName + " --query Role.AssumeRolePolicyDocument"}
+				Fix: "save it with: aws iam get-role --role-name " + in.RoleName + " --query Role.AssumeRolePolicyDocument"}
 		}
 		return b, in.TrustPolicyFile, nil
+	case in.RoleName == "":
+		return nil, "", &Check{Name: CheckTrust, Status: Skip, Detail: "no role named",
+			Fix: "pass --environment (its role is ship-<repo>-<environment>) or --role-arn"}
 	case in.AWS == nil:
-		return nil, "", &Check{Name: CheckTrust, Status: Skip, Detail: "offline and no trust policy given",
-			Fix: "pass the trust policy file, or run with AWS credentials that may call iam:GetRole"}
+		return generatedTrust(in, &Check{Name: CheckTrust, Status: Skip, Detail: "offline and no trust policy given",
+			Fix: "pass the trust policy file, or run with AWS credentials that may call iam:GetRole"})
 	}
-	out, err := bootstrap.NewClients(*in.AWS).IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &in.Policy.RoleName})
-	return getRoleResult(in, out, err)
+	out, err := bootstrap.NewClients(*in.AWS).IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &in.RoleName})
+	doc, source, skip := getRoleResult(in, out, err)
+	if skip != nil && skip.Status == Skip {
+		return generatedTrust(in, skip)
+	}
+	return doc, source, skip
+}
+
+// generatedTrust falls back to the trust policy bootstrap generates for the
+// role, so the claims are still checked when the deployed one cannot be
+// read (STS refused, or the CI role may not call iam:GetRole).
+func generatedTrust(in Inputs, otherwise *Check) ([]byte, string, *Check) {
+	b, err := policy.Generate(in.Policy)
+	if err != nil {
+		return nil, "", otherwise
+	}
+	r, ok := b.Role(in.RoleName)
+	if !ok {
+		return nil, "", otherwise
+	}
+	return r.TrustPolicy.JSON(), "bootstrap's generated policy for " + r.Name +
+		" (the deployed one may differ: pass --trust-policy to check it)", nil
 }
 
 func getRoleResult(in Inputs, out *iam.GetRoleOutput, err error) ([]byte, string, *Check) {
-	name := in.Policy.RoleName
+	name := in.RoleName
 	switch code := bootstrap.ErrorCode(err); {
 	case err == nil:
 		return []byte(aws.ToString(out.Role.AssumeRolePolicyDocument)), "iam:GetRole " + name, nil
@@ -150,7 +180,7 @@ func getRoleResult(in Inputs, out *iam.GetRoleOutput, err error) ([]byte, string
 			Fix:    "run doctor with administrator credentials, or pass the trust policy as a file (aws iam get-role --role-name " + name + " --query Role.AssumeRolePolicyDocument)"}
 	case code == "NoSuchEntity":
 		return nil, "", &Check{Name: CheckTrust, Status: Fail, Detail: fmt.Sprintf("role %s does not exist", name),
-			Fix: "run ship bootstrap, or set RoleName to the role the workflow assumes"}
+			Fix: "run ship bootstrap, or pass the role the workflow assumes (--role-arn, or --environment for ship-<repo>-<environment>)"}
 	default:
 		return nil, "", &Check{Name: CheckTrust, Status: Fail, Detail: fmt.Sprintf("iam:GetRole %s: %v", name, err),
 			Fix: "check the AWS credentials and region"}

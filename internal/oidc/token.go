@@ -26,6 +26,8 @@ type Claims struct {
 	Ref            string
 	Environment    string
 	JobWorkflowRef string
+	// All is every claim of the payload, for evaluating any condition key.
+	All map[string]any
 }
 
 // Token is a raw JWT plus its decoded claims.
@@ -59,13 +61,14 @@ func Parse(raw string) (*Token, error) {
 		Environment    string          `json:"environment"`
 		JobWorkflowRef string          `json:"job_workflow_ref"`
 	}
-	if err := json.Unmarshal(payload, &c); err != nil {
+	var all map[string]any
+	if json.Unmarshal(payload, &c) != nil || json.Unmarshal(payload, &all) != nil {
 		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
 	}
 	return &Token{raw: strings.TrimSpace(raw), Claims: Claims{
 		Issuer: c.Iss, Subject: c.Sub, Audience: audience(c.Aud),
 		Expiry: unix(c.Exp), NotBefore: unix(c.Nbf), IssuedAt: unix(c.Iat),
-		Repository: c.Repository, Ref: c.Ref, Environment: c.Environment, JobWorkflowRef: c.JobWorkflowRef,
+		Repository: c.Repository, Ref: c.Ref, Environment: c.Environment, JobWorkflowRef: c.JobWorkflowRef, All: all,
 	}}, nil
 }
 

@@ -1,5 +1,6 @@
-// The side-by-side comparison with the classic (seed) setup, as Markdown, so
-// a reviewer can see what was removed and why without reading JSON.
+// The before/after comparison with the classic (seed) setup, as Markdown, so
+// a reviewer sees what each identity can do, what was removed and why,
+// without reading JSON.
 package policy
 
 import (
@@ -7,52 +8,118 @@ import (
 	"strings"
 )
 
-// Comparison renders the classic grant next to ours, row by row.
+// Comparison renders the classic single role next to ship's roles.
 func Comparison(in Inputs) (string, error) {
 	b, err := Generate(in)
 	if err != nil {
 		return "", err
 	}
-	in = in.WithDefaults()
-	repo := fmt.Sprintf("repo:%s/%s", in.GitHubOwner, in.GitHubRepo)
-	rows := [][3]string{
-		{"Trust: subject",
-			fmt.Sprintf("`StringLike` sub `%s:ref:refs/heads/%s`", repo, orDefault(in.Branch, "main")),
-			"`StringEquals` sub " + codeList(Subjects(in)),
-		},
-		{"Trust: audience", "`sts.amazonaws.com`", "`sts.amazonaws.com` (`StringEquals`)"},
-		{"Managed policies",
-			"AmazonEKSClusterPolicy, AmazonEKSWorkerNodePolicy",
-			"none: those are for the EKS control plane and its nodes, not for CI",
-		},
-		{"ECR",
-			"15 actions on the repository + `ecr:GetAuthorizationToken` on `*`",
-			fmt.Sprintf("%d push/lookup actions on `%s` + `ecr:GetAuthorizationToken` on `*` (IAM cannot scope it)", len(PushActions), in.RepositoryARN()),
-		},
-		{"EKS API", "via AmazonEKSClusterPolicy", fmt.Sprintf("`eks:DescribeCluster` on `%s` only", in.ClusterARN())},
-		{"Kubernetes",
-			"AmazonEKSClusterAdminPolicy, whole cluster",
-			fmt.Sprintf("AmazonEKSEditPolicy scoped to namespace(s) %s", codeList(b.Namespaces)),
-		},
-		{"Namespaces", "CI may create or delete any namespace (cluster admin)", "created once by bootstrap (admin); CI cannot create or delete them"},
-	}
+	return comparison(in.WithDefaults(), b), nil
+}
+
+func comparison(in Inputs, b Bundle) string {
 	var sb strings.Builder
-	sb.WriteString("# CI role: classic setup vs ship\n\n")
-	sb.WriteString("| Aspect | Classic setup grants | ship grants |\n|---|---|---|\n")
-	for _, r := range rows {
-		fmt.Fprintf(&sb, "| %s | %s | %s |\n", r[0], r[1], r[2])
-	}
-	sb.WriteString("\n## Why each ECR action\n\n")
-	for _, a := range PushActions {
-		fmt.Fprintf(&sb, "- `%s`: %s\n", a.Action, a.Why)
-	}
-	sb.WriteString("- `ecr:GetAuthorizationToken`: `docker login`/registry auth; IAM offers no resource to scope it to\n")
-	sb.WriteString("- `eks:DescribeCluster`: the cluster endpoint and CA for kubectl\n")
+	sb.WriteString("# Deploy identities: classic setup vs ship\n\n")
+	writeClassic(&sb, in)
+	writeShip(&sb, in, b)
+	writeWhy(&sb, b)
 	for _, w := range b.Warnings {
 		fmt.Fprintf(&sb, "\n> %s\n", w)
 	}
-	return sb.String(), nil
+	return sb.String()
 }
+
+func writeClassic(sb *strings.Builder, in Inputs) {
+	fmt.Fprintf(sb, "## Before: the classic setup, 1 role\n\n")
+	sb.WriteString("| Role | Trusted subject | AWS permissions | Kubernetes access |\n|---|---|---|---|\n")
+	fmt.Fprintf(sb, "| one CI role | `StringLike` sub `repo:%s/%s:ref:refs/heads/%s` | AmazonEKSClusterPolicy, AmazonEKSWorkerNodePolicy (roles for the control plane and nodes, not for CI), 15 ECR actions + `ecr:GetAuthorizationToken` on `*` | AmazonEKSClusterAdminPolicy on the whole cluster |\n\n",
+		in.GitHubOwner, in.GitHubRepo, in.Branch)
+	sb.WriteString("Any job of any workflow on that branch can push any image and change anything in the cluster, every environment at once; environment reviewers protect nothing, and CI may create or delete namespaces.\n\n")
+}
+
+func writeShip(sb *strings.Builder, in Inputs, b Bundle) {
+	fmt.Fprintf(sb, "## After: ship, %d roles\n\n", len(b.Roles))
+	sb.WriteString("Every trust policy is `StringEquals` on `aud` = `sts.amazonaws.com` and on the exact subject below.\n\n")
+	sb.WriteString("| Role | Trusted subject | AWS permissions | Kubernetes access | Can | Cannot |\n|---|---|---|---|---|---|\n")
+	for _, r := range b.Roles {
+		fmt.Fprintf(sb, "| `%s` | %s | %s | %s | %s | %s |\n", r.Name, codeList(r.Subjects), awsSummary(in, r), kubeSummary(r), can(r), cannot(r))
+	}
+	sb.WriteString("\nNamespaces are created once by bootstrap (an administrator); no role can create or delete them. No role has a managed policy.\n")
+}
+
+func awsSummary(in Inputs, r Role) string {
+	repo := "`" + in.RepositoryARN() + "`"
+	switch r.Kind {
+	case KindBuild:
+		return fmt.Sprintf("%d push/lookup actions on %s + `%s` on `*` (IAM cannot scope it); no EKS action", len(BuildActions), repo, LoginGrant.Action)
+	case KindDeploy:
+		return fmt.Sprintf("%d read-only ECR actions on %s; `%s` on `%s`", len(ReadActions), repo, DescribeClusterGrant.Action, in.ClusterARN())
+	default:
+		return fmt.Sprintf("`%s` on `%s` only", DescribeClusterGrant.Action, in.ClusterARN())
+	}
+}
+
+func kubeSummary(r Role) string {
+	if r.AccessEntry == nil {
+		return "none (no access entry)"
+	}
+	return fmt.Sprintf("%s in %s", shortPolicyName(r.AccessEntry.PolicyARN), codeList(r.AccessEntry.Scope.Namespaces))
+}
+
+func can(r Role) string {
+	switch r.Kind {
+	case KindBuild:
+		return "test, build and push the image once per revision"
+	case KindDeploy:
+		return fmt.Sprintf("deploy or promote an already published image to `%s`", r.Environment)
+	default:
+		return "read the app's objects to show a plan"
+	}
+}
+
+func cannot(r Role) string {
+	switch r.Kind {
+	case KindBuild:
+		return "reach the cluster"
+	case KindDeploy:
+		return "push images; touch another environment's namespace"
+	default:
+		return "push images; change anything; read Secrets"
+	}
+}
+
+func writeWhy(sb *strings.Builder, b Bundle) {
+	sections := []struct {
+		title  string
+		kind   string
+		grants []Grant
+	}{
+		{"build role", KindBuild, append(append([]Grant(nil), BuildActions...), LoginGrant)},
+		{"environment roles", KindDeploy, append(append([]Grant(nil), ReadActions...), DescribeClusterGrant)},
+		{"plan role", KindPlan, []Grant{DescribeClusterGrant}},
+	}
+	sb.WriteString("\n## Why each action\n")
+	for _, s := range sections {
+		if !hasKind(b, s.kind) {
+			continue
+		}
+		fmt.Fprintf(sb, "\n### %s\n\n", s.title)
+		for _, g := range s.grants {
+			fmt.Fprintf(sb, "- `%s`: %s\n", g.Action, g.Why)
+		}
+	}
+}
+
+func hasKind(b Bundle, kind string) bool {
+	for _, r := range b.Roles {
+		if r.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func shortPolicyName(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
 func codeList(ss []string) string {
 	q := make([]string, len(ss))
@@ -60,11 +127,4 @@ func codeList(ss []string) string {
 		q[i] = "`" + s + "`"
 	}
 	return strings.Join(q, ", ")
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }

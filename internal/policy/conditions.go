@@ -44,6 +44,11 @@ var operators = map[string]struct {
 func evaluateCondition(c parsedCondition, claims map[string]any, host string) ConditionResult {
 	cr := ConditionResult{Key: c.Key, Operator: c.Operator, Expected: c.Values}
 	presented, present := claimValues(c.Key, claims, host)
+	prefix, claim := splitConditionKey(c.Key)
+	if strings.EqualFold(prefix, host) && !KeyAvailable(host, claim) {
+		// AWS never puts this claim into the request, whatever the token holds.
+		cr.Unavailable, presented, present = true, nil, false
+	}
 	cr.Presented = presented
 	o := parseOperator(c.Operator)
 	if o.base == "Null" {
@@ -61,6 +66,9 @@ func evaluateCondition(c parsedCondition, claims map[string]any, host string) Co
 	if !present {
 		cr.Pass = missingKeyResult(o, spec.negated)
 		cr.Hint = missingHint(c, o, cr.Pass, host)
+		if cr.Unavailable {
+			cr.Hint = unavailableHint(c, o, spec.negated, cr.Pass, host)
+		}
 		return cr
 	}
 	cr.Pass = presentKeyResult(o, spec.negated, spec.match, c.Values, presented)

@@ -21,8 +21,11 @@ type ConditionResult struct {
 	Operator  string
 	Expected  []string
 	Presented []string // the token's values; empty when the claim is absent
-	Pass      bool
-	Hint      string // what is wrong and what to change; may warn on a pass
+	// Unavailable: AWS does not evaluate this key for the provider, so the
+	// request never has it, whatever the token holds (see keys.go).
+	Unavailable bool
+	Pass        bool
+	Hint        string // what is wrong and what to change; may warn on a pass
 }
 
 // StatementResult says whether one statement applies to the token.
@@ -48,6 +51,13 @@ type Result struct {
 // Evaluate checks claims (keyed without the issuer prefix: "aud", "sub")
 // from a token issued by providerHost (issuer URL without https://).
 func Evaluate(trustPolicyJSON []byte, claims map[string]any, providerHost string) Result {
+	return EvaluateFor(trustPolicyJSON, claims, providerHost, "")
+}
+
+// EvaluateFor is Evaluate that also requires the Federated principal to be
+// providerARN (the provider in the role's own account), when it is set: STS
+// matches the token to the provider in the account that owns the role.
+func EvaluateFor(trustPolicyJSON []byte, claims map[string]any, providerHost, providerARN string) Result {
 	doc, err := parseDocument(trustPolicyJSON)
 	if err != nil {
 		return Result{Err: fmt.Errorf("read trust policy: %w", err)}
@@ -56,7 +66,7 @@ func Evaluate(trustPolicyJSON []byte, claims map[string]any, providerHost string
 	var res Result
 	allowed, denied := false, false
 	for i, st := range doc.Statements {
-		sr := evaluateStatement(st, claims, providerHost)
+		sr := evaluateStatement(st, claims, providerHost, providerARN)
 		sr.Index = i
 		res.Statements = append(res.Statements, sr)
 		if sr.Applies && st.Effect == "Deny" {
@@ -70,10 +80,13 @@ func Evaluate(trustPolicyJSON []byte, claims map[string]any, providerHost string
 	return res
 }
 
-func evaluateStatement(st parsedStatement, claims map[string]any, host string) StatementResult {
+func evaluateStatement(st parsedStatement, claims map[string]any, host, providerARN string) StatementResult {
 	sr := StatementResult{Sid: st.Sid, Effect: st.Effect}
 	var hints []string
 	sr.PrincipalMatch, hints = principalMatches(st.Principal, host, hints)
+	if sr.PrincipalMatch && providerARN != "" {
+		sr.PrincipalMatch, hints = principalIsProvider(st.Principal, providerARN, hints)
+	}
 	sr.ActionMatch, hints = actionMatches(st, hints)
 	allPass := true
 	for _, c := range st.Conditions {
@@ -107,6 +120,21 @@ func principalMatches(p *parsedPrincipal, host string, hints []string) (bool, []
 	}
 	return false, append(hints, fmt.Sprintf("Principal Federated is %s but the token was issued by %s: use the ARN of the IAM OIDC provider for %s",
 		strings.Join(p.Federated, ", "), host, host))
+}
+
+// principalIsProvider requires the exact provider ARN (account included):
+// a provider ARN of another account names a provider STS never uses here.
+func principalIsProvider(p *parsedPrincipal, providerARN string, hints []string) (bool, []string) {
+	if p.Any {
+		return true, hints
+	}
+	for _, f := range p.Federated {
+		if strings.EqualFold(f, providerARN) {
+			return true, hints
+		}
+	}
+	return false, append(hints, fmt.Sprintf("Principal Federated is %s, but this account's GitHub provider is %s: STS only uses the provider in the role's own account; set Federated to %s",
+		strings.Join(p.Federated, ", "), providerARN, providerARN))
 }
 
 func actionMatches(st parsedStatement, hints []string) (bool, []string) {

@@ -105,8 +105,21 @@ func TestEvaluate(t *testing.T) {
 			claims("sts.amazonaws.com", mainSub), "", true, ""},
 		{"URL-encoded as IAM returns it", url.PathEscape(trustDoc(exactMain)), claims("sts.amazonaws.com", mainSub), "", true, ""},
 		{"URL-encoded, refused", url.QueryEscape(trustDoc(exactMain)), claims("sts.amazonaws.com", prodSub), "", false, "environment 'prod'"},
-		{"boolean condition value as JSON bool", trustDoc(`{"StringEquals":{"token.actions.githubusercontent.com:sub":"` + mainSub + `","token.actions.githubusercontent.com:flag":true}}`),
-			map[string]any{"sub": mainSub, "flag": true}, "", true, ""},
+		{"boolean condition value as JSON bool", trustDoc(`{"StringEquals":{"token.actions.githubusercontent.com:sub":"` + mainSub + `","token.actions.githubusercontent.com:environment":true}}`),
+			map[string]any{"sub": mainSub, "environment": true}, "", true, ""},
+		{"key AWS does not evaluate never matches", trustDoc(`{"StringEquals":{"token.actions.githubusercontent.com:sub":"` + mainSub + `","token.actions.githubusercontent.com:workflow_ref":"acme/shop/.github/workflows/deploy.yml@refs/heads/main"}}`),
+			map[string]any{"sub": mainSub, "workflow_ref": "acme/shop/.github/workflows/deploy.yml@refs/heads/main"}, "", false,
+			"key token.actions.githubusercontent.com:workflow_ref is not available in AWS"},
+		{"unavailable key: StringLike can never allow", trustDoc(`{"StringLike":{"token.actions.githubusercontent.com:event_name":"push"}}`),
+			map[string]any{"sub": mainSub, "event_name": "push"}, "", false, "StringLike never matches an absent key, so this statement can never allow"},
+		{"unavailable key under IfExists restricts nothing", trustDoc(`{"StringEqualsIfExists":{"token.actions.githubusercontent.com:event_name":"push"}}`),
+			map[string]any{"sub": mainSub, "event_name": "pull_request"}, "", true, "StringEqualsIfExists matches an absent key vacuously"},
+		{"unavailable key under ForAllValues restricts nothing", trustDoc(`{"ForAllValues:StringEquals":{"token.actions.githubusercontent.com:runner_environment":"github-hosted"}}`),
+			map[string]any{"sub": mainSub, "runner_environment": "self-hosted"}, "", true, "ForAllValues is true for an absent key"},
+		{"GitHub key job_workflow_ref is evaluated", trustDoc(`{"StringLike":{"token.actions.githubusercontent.com:job_workflow_ref":"acme/shop/.github/workflows/deploy.yml@*"}}`),
+			map[string]any{"sub": mainSub, "job_workflow_ref": "acme/shop/.github/workflows/deploy.yml@refs/heads/main"}, "", true, ""},
+		{"GitHub key job_workflow_ref mismatch", trustDoc(`{"StringLike":{"token.actions.githubusercontent.com:job_workflow_ref":"acme/shop/.github/workflows/deploy.yml@*"}}`),
+			map[string]any{"sub": mainSub, "job_workflow_ref": "acme/shop/.github/workflows/other.yml@refs/heads/main"}, "", false, "job_workflow_ref is"},
 		{"not JSON", "%7Bnot json", claims("a", mainSub), "", false, "not valid JSON"},
 	}
 	for _, c := range cases {
@@ -165,12 +178,28 @@ func TestLike(t *testing.T) {
 	}
 }
 
+func TestEvaluateForChecksTheAccountsProvider(t *testing.T) {
+	other := strings.Replace(trustDoc(exactMain), "123456789012", "999999999999", 1)
+	c := claims("sts.amazonaws.com", mainSub)
+	if r := Evaluate([]byte(other), c, GitHubIssuerHost); !r.Allowed {
+		t.Fatalf("without a provider ARN the host alone decides: %v", r.Problems())
+	}
+	r := EvaluateFor([]byte(other), c, GitHubIssuerHost, prov)
+	if r.Allowed || !strings.Contains(strings.Join(r.Problems(), "\n"), "this account's GitHub provider is "+prov) {
+		t.Errorf("foreign account's provider: allowed=%v problems=%v", r.Allowed, r.Problems())
+	}
+	if r := EvaluateFor([]byte(trustDoc(exactMain)), c, GitHubIssuerHost, prov); !r.Allowed {
+		t.Errorf("own provider refused: %v", r.Problems())
+	}
+}
+
 func TestEquivalent(t *testing.T) {
 	b, _ := Generate(sampleInputs())
-	plain := b.TrustPolicy.JSON()
+	prod, _ := b.Role("ship-shop-prod")
+	plain := prod.TrustPolicy.JSON()
 	scalars := `{"Version":"2012-10-17","Statement":{"Sid":"GitHubActionsOIDC","Effect":"Allow","Principal":{"Federated":"` + prov +
 		`"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com",` +
-		`"token.actions.githubusercontent.com:sub":["repo:acme/shop:ref:refs/heads/main","repo:acme/shop:environment:prod"]}}}}`
+		`"token.actions.githubusercontent.com:sub":"repo:acme/shop:environment:prod"}}}}`
 	for name, other := range map[string]string{
 		"url-encoded":        url.PathEscape(string(plain)),
 		"scalars, reordered": scalars,
@@ -180,8 +209,32 @@ func TestEquivalent(t *testing.T) {
 			t.Errorf("%s: equivalent = %v, %v", name, eq, err)
 		}
 	}
-	drifted := strings.Replace(scalars, "refs/heads/main", "refs/heads/*", 1)
+	drifted := strings.Replace(scalars, "environment:prod", "environment:*", 1)
 	if eq, _ := Equivalent(plain, []byte(drifted)); eq {
 		t.Error("drifted policy reported equivalent")
+	}
+}
+
+func TestDiff(t *testing.T) {
+	b, _ := Generate(sampleInputs())
+	prod, _ := b.Role("ship-shop-prod")
+	want := prod.TrustPolicy.JSON()
+	if d, err := Diff([]byte(url.PathEscape(prod.TrustPolicy.Compact())), want); err != nil || d != nil {
+		t.Errorf("IAM-encoded copy differs: %v %v", d, err)
+	}
+	widened := strings.Replace(string(want), "environment:prod", "*", 1)
+	d, err := Diff([]byte(widened), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(d, "\n")
+	if !strings.Contains(text, `- `) || !strings.Contains(text, `"repo:acme/shop:*"`) || !strings.Contains(text, `"repo:acme/shop:environment:prod"`) {
+		t.Errorf("diff does not show the changed subject:\n%s", text)
+	}
+	if strings.Contains(text, "Federated") {
+		t.Errorf("diff shows unchanged lines far from the change:\n%s", text)
+	}
+	if _, err := Diff([]byte("{"), want); err == nil {
+		t.Error("broken current document accepted")
 	}
 }

@@ -1,7 +1,10 @@
-// Generation of the least-privilege setup: OIDC provider settings, the CI
-// role's trust and permission policies, and its EKS access entry. It guards
-// against the classic over-grants (wildcard subjects, cluster-admin, node and
-// cluster service policies on a CI role) by construction.
+// Generation of the least-privilege setup: the OIDC provider settings and one
+// role per job kind. The build role (main branch only) pushes images and never
+// reaches the cluster; each environment's role (that environment's subject
+// only) deploys to that environment's namespace and cannot push; the opt-in
+// plan role reads. It guards against the classic single role that any job on
+// main could use to deploy anywhere, and against wildcard subjects,
+// cluster-admin and node/cluster service policies on a CI role.
 package policy
 
 import (
@@ -25,7 +28,7 @@ type AccessScope struct {
 	Namespaces []string
 }
 
-// AccessEntry is the EKS access entry for the CI role.
+// AccessEntry is the EKS access entry for one role.
 type AccessEntry struct {
 	Cluster      string
 	PrincipalARN string
@@ -34,20 +37,47 @@ type AccessEntry struct {
 	Scope        AccessScope
 }
 
-// Bundle is everything bootstrap creates and doctor checks against.
-type Bundle struct {
-	Provider         OIDCProvider
-	RoleName         string
-	RoleARN          string
-	TrustPolicy      Document
-	PermissionPolicy Document
+// Role kinds.
+const (
+	KindBuild  = "build"
+	KindDeploy = "deploy"
+	KindPlan   = "plan"
+)
+
+// Role is one generated IAM role with everything attached to it.
+type Role struct {
+	Kind        string // KindBuild, KindDeploy or KindPlan
+	Name        string
+	ARN         string
+	Environment string   // the GitHub environment; "" for build and plan
+	Subjects    []string // the exact sub values it trusts
+	TrustPolicy Document
 	// PermissionPolicyName is the name of the role's inline policy.
 	PermissionPolicyName string
-	AccessEntry          AccessEntry
-	// Namespaces must be created by an administrator: the CI role's
-	// namespace-scoped edit policy cannot create namespaces.
+	PermissionPolicy     Document
+	AccessEntry          *AccessEntry // nil: no cluster access at all
+}
+
+// Bundle is everything bootstrap creates and doctor checks against.
+type Bundle struct {
+	Provider OIDCProvider
+	Roles    []Role // build, then one per environment in input order, then plan
+	// Namespaces must be created by an administrator: namespace-scoped
+	// access entries cannot create namespaces.
 	Namespaces []string
-	Warnings   []string
+	// LegacyRoleName is the single role earlier versions created.
+	LegacyRoleName string
+	Warnings       []string
+}
+
+// Role returns the role named name.
+func (b Bundle) Role(name string) (Role, bool) {
+	for _, r := range b.Roles {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Role{}, false
 }
 
 // Condition keys AWS exposes for GitHub's tokens.
@@ -56,116 +86,128 @@ const (
 	SubKey = GitHubIssuerHost + ":sub"
 )
 
-// EditPolicyARN is the namespace-scopable EKS access policy the role gets.
+// EditPolicyARN is the namespace-scopable EKS access policy deploy roles get.
 func EditPolicyARN(partition string) string {
 	return fmt.Sprintf("arn:%s:eks::aws:cluster-access-policy/AmazonEKSEditPolicy", partition)
 }
 
+// ViewPolicyARN is the read-only EKS access policy of the plan role.
+func ViewPolicyARN(partition string) string {
+	return fmt.Sprintf("arn:%s:eks::aws:cluster-access-policy/AmazonEKSViewPolicy", partition)
+}
+
 // Generate builds the bundle, or returns an *InputError.
 func Generate(in Inputs) (Bundle, error) {
+	in = in.WithDefaults()
 	if err := in.Validate(); err != nil {
 		return Bundle{}, err
 	}
-	in = in.WithDefaults()
-	trust, warnings := TrustPolicy(in)
-	nss := sortedCopy(in.Namespaces)
-	return Bundle{
-		Provider:             OIDCProvider{URL: GitHubIssuerURL, ClientIDs: []string{STSAudience}},
-		RoleName:             in.RoleName,
-		RoleARN:              in.RoleARN(),
-		TrustPolicy:          trust,
-		PermissionPolicy:     PermissionPolicy(in),
-		PermissionPolicyName: "ship-deploy",
-		AccessEntry: AccessEntry{
-			Cluster:      in.Cluster,
-			PrincipalARN: in.RoleARN(),
-			Type:         "STANDARD",
-			PolicyARN:    EditPolicyARN(in.Partition),
-			Scope:        AccessScope{Type: "namespace", Namespaces: nss},
-		},
-		Namespaces: nss,
-		Warnings:   warnings,
-	}, nil
+	b := Bundle{
+		Provider:       OIDCProvider{URL: GitHubIssuerURL, ClientIDs: []string{STSAudience}},
+		Namespaces:     in.Namespaces(),
+		LegacyRoleName: in.LegacyRoleName(),
+	}
+	build, warnings := buildRole(in)
+	b.Roles = append(b.Roles, build)
+	b.Warnings = append(b.Warnings, warnings...)
+	for _, e := range in.Environments {
+		b.Roles = append(b.Roles, deployRole(in, e))
+	}
+	if in.PlanRole {
+		plan := planRole(in)
+		b.Roles = append(b.Roles, plan)
+		b.Warnings = append(b.Warnings, planRisk(in, plan))
+	}
+	return b, nil
 }
 
-// Subjects lists the exact sub values the role trusts.
-func Subjects(in Inputs) []string {
-	var prefixes []string
-	if in.OwnerID != "" && in.RepoID != "" {
-		prefixes = append(prefixes, fmt.Sprintf("repo:%s@%s/%s@%s", in.GitHubOwner, in.OwnerID, in.GitHubRepo, in.RepoID))
-		if in.IncludeNameSubjects {
-			prefixes = append(prefixes, fmt.Sprintf("repo:%s/%s", in.GitHubOwner, in.GitHubRepo))
-		}
-	} else {
-		prefixes = append(prefixes, fmt.Sprintf("repo:%s/%s", in.GitHubOwner, in.GitHubRepo))
+func buildRole(in Inputs) (Role, []string) {
+	r := newRole(in, KindBuild, in.BuildRoleName(), "", "ref:refs/heads/"+in.Branch)
+	r.PermissionPolicyName, r.PermissionPolicy = "ship-build", buildPermissions(in)
+	var warnings []string
+	r.TrustPolicy, warnings = trustPolicy(in, r)
+	return r, warnings
+}
+
+func deployRole(in Inputs, e Environment) Role {
+	r := newRole(in, KindDeploy, in.EnvironmentRoleName(e.Name), e.Name, "environment:"+e.Name)
+	r.PermissionPolicyName, r.PermissionPolicy = "ship-deploy", deployPermissions(in)
+	r.TrustPolicy, _ = trustPolicy(in, r) // environment names cannot hold wildcards
+	r.AccessEntry = accessEntry(in, r.ARN, EditPolicyARN(in.Partition), []string{e.Namespace})
+	return r
+}
+
+func planRole(in Inputs) Role {
+	r := newRole(in, KindPlan, in.PlanRoleName(), "", "pull_request")
+	r.PermissionPolicyName, r.PermissionPolicy = "ship-plan", planPermissions(in)
+	r.TrustPolicy, _ = trustPolicy(in, r)
+	r.AccessEntry = accessEntry(in, r.ARN, ViewPolicyARN(in.Partition), in.Namespaces())
+	return r
+}
+
+func newRole(in Inputs, kind, name, env, subjectTail string) Role {
+	return Role{Kind: kind, Name: name, ARN: in.RoleARN(name), Environment: env, Subjects: subjects(in, subjectTail)}
+}
+
+func accessEntry(in Inputs, principal, policyARN string, namespaces []string) *AccessEntry {
+	return &AccessEntry{Cluster: in.Cluster, PrincipalARN: principal, Type: "STANDARD", PolicyARN: policyARN,
+		Scope: AccessScope{Type: "namespace", Namespaces: append([]string(nil), namespaces...)}}
+}
+
+func planRisk(in Inputs, plan Role) string {
+	return fmt.Sprintf("RISK: the plan role %s trusts %s: a pull request from any branch of this repository can assume it and read the objects in namespace(s) %s (Kubernetes' view role: no Secrets). "+
+		"Its access is read-only, so plan compares against the live objects: a server-side dry-run needs write rights. Use it only if that exposure is acceptable, and keep it out of fork pull requests.",
+		plan.Name, strings.Join(plan.Subjects, ", "), strings.Join(in.Namespaces(), ", "))
+}
+
+// SubjectPrefixes lists the repo:... prefixes a role's subjects start with:
+// the immutable repo:OWNER@ID/REPO@ID when IDs are set (plus the name-based
+// one during migration), else repo:OWNER/REPO.
+func SubjectPrefixes(in Inputs) []string {
+	name := fmt.Sprintf("repo:%s/%s", in.GitHubOwner, in.GitHubRepo)
+	if in.OwnerID == "" || in.RepoID == "" {
+		return []string{name}
 	}
+	prefixes := []string{fmt.Sprintf("repo:%s@%s/%s@%s", in.GitHubOwner, in.OwnerID, in.GitHubRepo, in.RepoID)}
+	if in.IncludeNameSubjects {
+		prefixes = append(prefixes, name)
+	}
+	return prefixes
+}
+
+func subjects(in Inputs, tail string) []string {
 	var subs []string
-	for _, p := range prefixes {
-		if in.Branch != "" {
-			subs = append(subs, p+":ref:refs/heads/"+in.Branch)
-		}
-		for _, env := range in.Environments {
-			subs = append(subs, p+":environment:"+env)
-		}
+	for _, p := range SubjectPrefixes(in) {
+		subs = append(subs, p+":"+tail)
 	}
 	return sortedCopy(subs)
 }
 
-// TrustPolicy returns the role's trust policy and any risk warnings.
-func TrustPolicy(in Inputs) (Document, []string) {
-	in = in.WithDefaults()
-	subs := Subjects(in)
+// trustPolicy trusts exactly r's subjects with the STS audience; a wildcard
+// (only ever in the build branch, opted in) becomes StringLike with a risk.
+func trustPolicy(in Inputs, r Role) (Document, []string) {
 	subOp, warnings := "StringEquals", []string(nil)
-	for _, s := range subs {
+	for _, s := range r.Subjects {
 		if strings.ContainsAny(s, "*?") {
 			subOp = "StringLike"
 			warnings = append(warnings, fmt.Sprintf(
-				"RISK: subject %q is a wildcard: every workflow run whose branch or environment matches it can assume %s and deploy to %s; anyone who can push such a branch gets those rights. Prefer an exact branch or a protected environment.",
-				s, in.RoleName, in.Cluster))
+				"RISK: subject %q is a wildcard: every workflow run whose branch matches it can assume %s and push images to %s; anyone who can push such a branch gets that right. Prefer one exact branch.",
+				s, r.Name, in.ECRRepository))
 		}
 	}
 	cond := map[string]map[string][]string{"StringEquals": {AudKey: {STSAudience}}}
 	if subOp == "StringEquals" {
-		cond["StringEquals"][SubKey] = subs
+		cond["StringEquals"][SubKey] = r.Subjects
 	} else {
-		cond["StringLike"] = map[string][]string{SubKey: subs}
+		cond["StringLike"] = map[string][]string{SubKey: r.Subjects}
 	}
 	return Document{Version: policyVersion, Statement: []Statement{{
 		Sid:       "GitHubActionsOIDC",
 		Effect:    "Allow",
 		Principal: map[string]string{"Federated": in.ProviderARN()},
-		Action:    []string{"sts:AssumeRoleWithWebIdentity"},
+		Action:    []string{WebIdentityAction},
 		Condition: cond,
 	}}}, warnings
-}
-
-// PushActions are the ECR actions on the one repository, each with why it
-// is needed. Pulling layers (GetDownloadUrlForLayer), listing, tagging,
-// deleting and policy/lifecycle actions are deliberately absent.
-var PushActions = []struct{ Action, Why string }{
-	{"ecr:BatchCheckLayerAvailability", "HEAD on a blob: the push skips layers the repository already has"},
-	{"ecr:InitiateLayerUpload", "POST /blobs/uploads/: starts each layer upload"},
-	{"ecr:UploadLayerPart", "PATCH on the upload: sends the layer bytes"},
-	{"ecr:CompleteLayerUpload", "PUT on the upload with ?digest=: commits the layer"},
-	{"ecr:PutImage", "PUT of the manifest under the tag: the push itself"},
-	{"ecr:BatchGetImage", "HEAD/GET of a manifest: the existence check before a push and the tag->digest lookup that pins the deployed image"},
-	{"ecr:DescribeRepositories", "read-only, this repository only: lets the pipeline and doctor say \"repository missing\" instead of a bare 403"},
-}
-
-// PermissionPolicy is the role's inline policy: push to one repository,
-// log in to ECR, describe one cluster. Nothing else.
-func PermissionPolicy(in Inputs) Document {
-	in = in.WithDefaults()
-	var push []string
-	for _, a := range PushActions {
-		push = append(push, a.Action)
-	}
-	return Document{Version: policyVersion, Statement: []Statement{
-		{Sid: "PushToOneRepository", Effect: "Allow", Action: sortedCopy(push), Resource: []string{in.RepositoryARN()}},
-		// GetAuthorizationToken is account-wide in IAM: it takes no resource.
-		{Sid: "ECRLogin", Effect: "Allow", Action: []string{"ecr:GetAuthorizationToken"}, Resource: []string{"*"}},
-		{Sid: "DescribeOneCluster", Effect: "Allow", Action: []string{"eks:DescribeCluster"}, Resource: []string{in.ClusterARN()}},
-	}}
 }
 
 func sortedCopy(s []string) []string {

@@ -1,10 +1,12 @@
-// Tests of the generated documents: golden files pin the exact JSON, and
-// property checks guard the least-privilege promises (no '*' resource but
-// ECR login, no cluster-admin, exact subjects).
+// Tests of the generated roles: golden files pin the exact JSON, text and
+// comparison, and property checks guard the least-privilege promises (one
+// exact subject per role, the build role never reaches the cluster, each
+// environment role edits only its own namespace and cannot push).
 package policy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -21,11 +23,11 @@ func sampleInputs() Inputs {
 		Region:        "eu-west-1",
 		GitHubOwner:   "acme",
 		GitHubRepo:    "shop",
-		Branch:        "main",
-		Environments:  []string{"prod"},
 		ECRRepository: "acme/shop",
 		Cluster:       "prod-eks",
-		Namespaces:    []string{"shop"},
+		Environments: []Environment{
+			{"dev", "fastapi-dev"}, {"staging", "fastapi-staging"}, {"prod", "fastapi-prod"},
+		},
 	}
 }
 
@@ -46,73 +48,214 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func TestGoldenDocuments(t *testing.T) {
-	immutable := sampleInputs()
-	immutable.OwnerID, immutable.RepoID, immutable.IncludeNameSubjects = "1001", "2002", true
-	cases := map[string]Inputs{"default": sampleInputs(), "immutable": immutable}
-	for name, in := range cases {
-		b, err := Generate(in)
+func withPlanImmutable() Inputs {
+	in := sampleInputs()
+	in.OwnerID, in.RepoID, in.IncludeNameSubjects, in.PlanRole = "1001", "2002", true, true
+	return in
+}
+
+func TestGoldenRenderings(t *testing.T) {
+	for name, in := range map[string]Inputs{"default": sampleInputs(), "plan-immutable": withPlanImmutable()} {
+		js, err := RenderJSON(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, name+"-trust.json", b.TrustPolicy.JSON())
-		golden(t, name+"-permissions.json", b.PermissionPolicy.JSON())
+		golden(t, "policies-"+name+".json", js)
+		text, err := RenderText(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "policies-"+name+".txt", []byte(text))
+		md, err := Comparison(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "comparison-"+name+".md", []byte(md))
 	}
-	md, err := Comparison(sampleInputs())
+}
+
+// TestJSONShape decodes the machine-readable form the way a Terraform/CDK
+// user would: exactly the documented keys, documents as objects.
+func TestJSONShape(t *testing.T) {
+	js, err := RenderJSON(withPlanImmutable())
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "comparison.md", []byte(md))
-}
-
-func TestGenerateIsDeterministic(t *testing.T) {
-	in := sampleInputs()
-	in.Environments = []string{"staging", "prod"}
-	a, _ := Generate(in)
-	in.Environments = []string{"prod", "staging"}
-	b, _ := Generate(in)
-	if !bytes.Equal(a.TrustPolicy.JSON(), b.TrustPolicy.JSON()) {
-		t.Errorf("environment order changed the trust policy:\n%s\n%s", a.TrustPolicy.JSON(), b.TrustPolicy.JSON())
+	var doc map[string][]map[string]json.RawMessage
+	if err := json.Unmarshal(js, &doc); err != nil || len(doc) != 1 {
+		t.Fatalf("top level = %v (%v), want only \"roles\"", keysOf(doc), err)
+	}
+	roles := doc["roles"]
+	if len(roles) != 5 {
+		t.Fatalf("%d roles, want build + 3 environments + plan", len(roles))
+	}
+	for _, r := range roles {
+		if got := strings.Join(sortedCopy(keysOf(r)), ","); got != "accessEntry,environment,name,permissionPolicy,trustPolicy" {
+			t.Errorf("role keys = %s", got)
+		}
+		for _, k := range []string{"trustPolicy", "permissionPolicy"} {
+			if !bytes.HasPrefix(bytes.TrimSpace(r[k]), []byte("{")) {
+				t.Errorf("%s is not a JSON object: %s", k, r[k])
+			}
+		}
+	}
+	var name, env string
+	_ = json.Unmarshal(roles[0]["name"], &name)
+	_ = json.Unmarshal(roles[0]["environment"], &env)
+	if name != "ship-shop-build" || env != "" || string(roles[0]["accessEntry"]) != "null" {
+		t.Errorf("build role = %s %q accessEntry %s", name, env, roles[0]["accessEntry"])
+	}
+	var access struct{ Namespaces []string }
+	_ = json.Unmarshal(roles[3]["accessEntry"], &access)
+	_ = json.Unmarshal(roles[3]["environment"], &env)
+	if env != "prod" || strings.Join(access.Namespaces, ",") != "fastapi-prod" {
+		t.Errorf("prod role: environment %q, namespaces %v", env, access.Namespaces)
 	}
 }
 
-func TestLeastPrivilegeProperties(t *testing.T) {
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestOneRolePerEnvironment(t *testing.T) {
 	b, err := Generate(sampleInputs())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, st := range b.PermissionPolicy.Statement {
-		for _, r := range st.Resource {
-			if strings.Contains(r, "*") && !(len(st.Action) == 1 && st.Action[0] == "ecr:GetAuthorizationToken") {
-				t.Errorf("statement %s has wildcard resource %q for %v", st.Sid, r, st.Action)
-			}
+	var names []string
+	for _, r := range b.Roles {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "ship-shop-build,ship-shop-dev,ship-shop-staging,ship-shop-prod" {
+		t.Fatalf("roles = %s (no plan role unless asked)", got)
+	}
+	for _, e := range sampleInputs().Environments {
+		r, _ := b.Role("ship-shop-" + e.Name)
+		subs := r.TrustPolicy.Statement[0].Condition["StringEquals"][SubKey]
+		if strings.Join(subs, ",") != "repo:acme/shop:environment:"+e.Name || r.Environment != e.Name {
+			t.Errorf("%s trusts %v", r.Name, subs)
 		}
-		for _, a := range st.Action {
-			if strings.Contains(a, "*") {
-				t.Errorf("wildcard action %q", a)
-			}
+		if r.AccessEntry == nil || r.AccessEntry.PolicyARN != EditPolicyARN("aws") ||
+			strings.Join(r.AccessEntry.Scope.Namespaces, ",") != e.Namespace || r.AccessEntry.Scope.Type != "namespace" {
+			t.Errorf("%s access entry = %+v", r.Name, r.AccessEntry)
 		}
-	}
-	all := string(b.TrustPolicy.JSON()) + string(b.PermissionPolicy.JSON()) + b.AccessEntry.PolicyARN
-	for _, bad := range []string{"ClusterAdmin", "AmazonEKSAdminPolicy", "AmazonEKSClusterPolicy", "WorkerNode", "StringLike"} {
-		if strings.Contains(all, bad) {
-			t.Errorf("generated setup mentions %s", bad)
+		all := strings.Join(r.PermissionPolicy.Statement[0].Action, ",")
+		if all != "ecr:BatchGetImage,ecr:DescribeImages,ecr:DescribeRepositories" {
+			t.Errorf("%s ECR actions = %s, want read-only", r.Name, all)
 		}
-	}
-	if b.AccessEntry.Scope.Type != "namespace" || strings.Join(b.AccessEntry.Scope.Namespaces, ",") != "shop" {
-		t.Errorf("access scope = %+v, want namespace [shop]", b.AccessEntry.Scope)
-	}
-	subs := b.TrustPolicy.Statement[0].Condition["StringEquals"][SubKey]
-	want := []string{"repo:acme/shop:environment:prod", "repo:acme/shop:ref:refs/heads/main"}
-	if strings.Join(subs, ",") != strings.Join(want, ",") {
-		t.Errorf("subjects = %v, want %v", subs, want)
-	}
-	if len(b.Warnings) != 0 {
-		t.Errorf("exact subjects produced warnings: %v", b.Warnings)
+		if strings.Contains(string(r.PermissionPolicy.JSON()), "GetAuthorizationToken") {
+			t.Errorf("%s can log in to the registry: it only reads through the ECR API", r.Name)
+		}
 	}
 }
 
-func TestWildcardNeedsOptInAndWarns(t *testing.T) {
+func TestBuildRoleCannotReachTheCluster(t *testing.T) {
+	b, _ := Generate(sampleInputs())
+	r, _ := b.Role("ship-shop-build")
+	if r.AccessEntry != nil || strings.Contains(string(r.PermissionPolicy.JSON()), "eks:") {
+		t.Errorf("build role reaches the cluster: %+v\n%s", r.AccessEntry, r.PermissionPolicy.JSON())
+	}
+	subs := r.TrustPolicy.Statement[0].Condition["StringEquals"][SubKey]
+	if strings.Join(subs, ",") != "repo:acme/shop:ref:refs/heads/main" {
+		t.Errorf("build role trusts %v, want the main branch only", subs)
+	}
+	push := strings.Join(r.PermissionPolicy.Statement[0].Action, ",")
+	for _, a := range []string{"ecr:PutImage", "ecr:DescribeImages", "ecr:CompleteLayerUpload"} {
+		if !strings.Contains(push, a) {
+			t.Errorf("build role lacks %s: %s", a, push)
+		}
+	}
+}
+
+func TestPlanRoleIsOptInReadOnlyAndWarns(t *testing.T) {
+	in := sampleInputs()
+	in.PlanRole = true
+	b, err := Generate(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := b.Role("ship-shop-plan")
+	if !ok || r.Environment != "" {
+		t.Fatalf("plan role missing: %+v", b.Roles)
+	}
+	if subs := r.TrustPolicy.Statement[0].Condition["StringEquals"][SubKey]; strings.Join(subs, ",") != "repo:acme/shop:pull_request" {
+		t.Errorf("plan role trusts %v", subs)
+	}
+	if r.AccessEntry.PolicyARN != ViewPolicyARN("aws") || strings.Join(r.AccessEntry.Scope.Namespaces, ",") != "fastapi-dev,fastapi-staging,fastapi-prod" {
+		t.Errorf("plan access entry = %+v", r.AccessEntry)
+	}
+	if strings.Contains(string(r.PermissionPolicy.JSON()), "ecr:") {
+		t.Errorf("plan role touches ECR:\n%s", r.PermissionPolicy.JSON())
+	}
+	if len(b.Warnings) != 1 || !strings.Contains(b.Warnings[0], "RISK") || !strings.Contains(b.Warnings[0], "any branch") ||
+		!strings.Contains(b.Warnings[0], "server-side dry-run needs write rights") {
+		t.Errorf("warnings = %v", b.Warnings)
+	}
+}
+
+func TestEveryGrantIsExplained(t *testing.T) {
+	for _, gs := range [][]Grant{BuildActions, ReadActions, {LoginGrant, DescribeClusterGrant}} {
+		for _, g := range gs {
+			if !strings.Contains(g.Action, ":") || len(g.Why) < 20 {
+				t.Errorf("grant %q has no real reason: %q", g.Action, g.Why)
+			}
+		}
+	}
+}
+
+func TestLeastPrivilegeProperties(t *testing.T) {
+	b, err := Generate(withPlanImmutable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range b.Roles {
+		for _, st := range r.PermissionPolicy.Statement {
+			for _, res := range st.Resource {
+				if strings.Contains(res, "*") && !(r.Kind == KindBuild && strings.Join(st.Action, "") == LoginGrant.Action) {
+					t.Errorf("%s: statement %s has wildcard resource %q for %v", r.Name, st.Sid, res, st.Action)
+				}
+			}
+			for _, a := range st.Action {
+				if strings.Contains(a, "*") {
+					t.Errorf("%s: wildcard action %q", r.Name, a)
+				}
+			}
+		}
+		all := string(r.TrustPolicy.JSON()) + string(r.PermissionPolicy.JSON())
+		if r.AccessEntry != nil {
+			all += r.AccessEntry.PolicyARN
+		}
+		for _, bad := range []string{"ClusterAdmin", "AmazonEKSAdminPolicy", "AmazonEKSClusterPolicy", "WorkerNode", "StringLike"} {
+			if strings.Contains(all, bad) {
+				t.Errorf("%s mentions %s", r.Name, bad)
+			}
+		}
+	}
+}
+
+func TestImmutableSubjectsForEveryRole(t *testing.T) {
+	b, _ := Generate(withPlanImmutable())
+	for _, r := range b.Roles {
+		subs := r.TrustPolicy.Statement[0].Condition["StringEquals"][SubKey]
+		if len(subs) != 2 || !strings.HasPrefix(subs[0], "repo:acme/shop:") || !strings.HasPrefix(subs[1], "repo:acme@1001/shop@2002:") {
+			t.Errorf("%s trusts %v, want the immutable and (migration) name-based subject", r.Name, subs)
+		}
+	}
+	in := withPlanImmutable()
+	in.IncludeNameSubjects = false
+	b, _ = Generate(in)
+	for _, r := range b.Roles {
+		if subs := r.Subjects; len(subs) != 1 || !strings.HasPrefix(subs[0], "repo:acme@1001/shop@2002:") {
+			t.Errorf("%s trusts %v", r.Name, subs)
+		}
+	}
+}
+
+func TestWildcardBranchNeedsOptInAndWarns(t *testing.T) {
 	in := sampleInputs()
 	in.Branch = "release/*"
 	_, err := Generate(in)
@@ -125,11 +268,11 @@ func TestWildcardNeedsOptInAndWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cond := b.TrustPolicy.Statement[0].Condition
+	cond := b.Roles[0].TrustPolicy.Statement[0].Condition
 	if _, ok := cond["StringEquals"][SubKey]; ok {
 		t.Error("sub must not be under StringEquals as well as StringLike (AND would refuse every token)")
 	}
-	if got := cond["StringLike"][SubKey]; len(got) != 2 {
+	if got := cond["StringLike"][SubKey]; len(got) != 1 {
 		t.Errorf("StringLike sub = %v", got)
 	}
 	if len(b.Warnings) != 1 || !strings.Contains(b.Warnings[0], "RISK") {
@@ -139,25 +282,29 @@ func TestWildcardNeedsOptInAndWarns(t *testing.T) {
 
 func TestInvalidInputs(t *testing.T) {
 	cases := []struct {
-		field  string
-		mutate func(*Inputs)
+		field, fixHas string
+		mutate        func(*Inputs)
 	}{
-		{"Account", func(in *Inputs) { in.Account = "1234" }},
-		{"Region", func(in *Inputs) { in.Region = "Europe" }},
-		{"Partition", func(in *Inputs) { in.Partition = "azure" }},
-		{"GitHubRepo", func(in *Inputs) { in.GitHubRepo = "a/b" }},
-		{"ECRRepository", func(in *Inputs) { in.ECRRepository = "Acme/Shop" }},
-		{"Cluster", func(in *Inputs) { in.Cluster = "-x" }},
-		{"Namespaces", func(in *Inputs) { in.Namespaces = nil }},
-		{"Namespaces", func(in *Inputs) { in.Namespaces = []string{"Shop"} }},
-		{"Namespaces", func(in *Inputs) { in.Namespaces = []string{"a", "a"} }},
-		{"Branch/Environments", func(in *Inputs) { in.Branch, in.Environments = "", nil }},
-		{"Environments", func(in *Inputs) { in.Environments = []string{"pro d"} }},
-		{"OwnerID/RepoID", func(in *Inputs) { in.OwnerID = "5" }},
-		{"RoleName", func(in *Inputs) { in.RoleName = strings.Repeat("r", 65) }},
+		{"Account", "12-digit", func(in *Inputs) { in.Account = "1234" }},
+		{"Region", "region code", func(in *Inputs) { in.Region = "Europe" }},
+		{"Partition", "aws-cn", func(in *Inputs) { in.Partition = "azure" }},
+		{"GitHubRepo", "without the owner", func(in *Inputs) { in.GitHubRepo = "a/b" }},
+		{"ECRRepository", "lowercase", func(in *Inputs) { in.ECRRepository = "Acme/Shop" }},
+		{"Cluster", "EKS cluster name", func(in *Inputs) { in.Cluster = "-x" }},
+		{"Environments", "map at least one", func(in *Inputs) { in.Environments = nil }},
+		{"Environments", "DNS-1123", func(in *Inputs) { in.Environments[0].Namespace = "Fastapi" }},
+		{"Environments", "list each environment once", func(in *Inputs) { in.Environments[1].Name = "DEV" }},
+		{"Environments", "own namespace: dev already uses fastapi-dev", func(in *Inputs) { in.Environments[1].Namespace = "fastapi-dev" }},
+		{"Environments", "GitHub environment name", func(in *Inputs) { in.Environments[0].Name = "pro d" }},
+		{"Environments", "name of the build role", func(in *Inputs) { in.Environments[0].Name = "build" }},
+		{"Environments", "name of the plan role", func(in *Inputs) { in.Environments[0].Name = "Plan" }},
+		{"Branch", "plain branch", func(in *Inputs) { in.Branch = "a:b" }},
+		{"OwnerID/RepoID", "set both", func(in *Inputs) { in.OwnerID = "5" }},
+		{"RoleName", "at most 64", func(in *Inputs) { in.Environments[0].Name = strings.Repeat("e", 60) }},
 	}
 	for _, c := range cases {
 		in := sampleInputs()
+		in.Environments = append([]Environment(nil), in.Environments...)
 		c.mutate(&in)
 		_, err := Generate(in)
 		var ie *InputError
@@ -165,25 +312,40 @@ func TestInvalidInputs(t *testing.T) {
 			t.Errorf("%s: err = %v, want InputError on %s", c.field, err, c.field)
 			continue
 		}
-		if ie.Fix == "" {
-			t.Errorf("%s: error has no fix", c.field)
+		if !strings.Contains(ie.Fix, c.fixHas) {
+			t.Errorf("%s: fix %q does not say %q", c.field, ie.Fix, c.fixHas)
+		}
+	}
+}
+
+func TestParseEnvironments(t *testing.T) {
+	got, err := ParseEnvironments([]string{"dev=fastapi-dev", " prod = fastapi-prod "})
+	if err != nil || len(got) != 2 || got[1] != (Environment{"prod", "fastapi-prod"}) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	for _, bad := range [][]string{{"dev"}, {"=x"}, {"dev="}, {"dev=a", "dev=b"}, {}} {
+		_, err := ParseEnvironments(bad)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Fix == "" {
+			t.Errorf("%q: err = %v, want an InputError with a fix", bad, err)
 		}
 	}
 }
 
 func TestGeneratedTrustAdmitsExactlyTheConfiguredJobs(t *testing.T) {
 	b, _ := Generate(sampleInputs())
-	doc := b.TrustPolicy.JSON()
-	for sub, want := range map[string]bool{
-		"repo:acme/shop:ref:refs/heads/main":    true,
-		"repo:acme/shop:environment:prod":       true,
-		"repo:acme/shop:ref:refs/heads/feature": false,
-		"repo:acme/shop:pull_request":           false,
-		"repo:acme/shop-fork:environment:prod":  false,
-	} {
-		r := Evaluate(doc, map[string]any{"aud": STSAudience, "sub": sub}, GitHubIssuerHost)
-		if r.Allowed != want {
-			t.Errorf("sub %s: allowed = %v, want %v (%v)", sub, r.Allowed, want, r.Problems())
+	allowed := map[string]string{
+		"repo:acme/shop:ref:refs/heads/main": "ship-shop-build",
+		"repo:acme/shop:environment:dev":     "ship-shop-dev",
+		"repo:acme/shop:environment:prod":    "ship-shop-prod",
+	}
+	others := []string{"repo:acme/shop:ref:refs/heads/feature", "repo:acme/shop:pull_request", "repo:acme/shop-fork:environment:prod"}
+	for _, r := range b.Roles {
+		for _, sub := range append(others, "repo:acme/shop:ref:refs/heads/main", "repo:acme/shop:environment:dev", "repo:acme/shop:environment:prod") {
+			got := Evaluate(r.TrustPolicy.JSON(), map[string]any{"aud": STSAudience, "sub": sub}, GitHubIssuerHost).Allowed
+			if want := allowed[sub] == r.Name; got != want {
+				t.Errorf("%s with sub %s: allowed = %v, want %v", r.Name, sub, got, want)
+			}
 		}
 	}
 }

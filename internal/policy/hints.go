@@ -118,8 +118,8 @@ func kindHint(ps subject, presented string, same []subject, allowed string) stri
 		return fmt.Sprintf("the job runs in environment '%s', so sub is %s; the trust policy allows %s: add the environment subject %q or remove `environment:` from the job",
 			ps.value, presented, allowed, presented)
 	case ps.kind == "environment":
-		return fmt.Sprintf("the job runs in environment '%s', so sub is %s; the trust policy allows %s: use one of those environments in the job or add %q",
-			ps.value, presented, allowed, presented)
+		return fmt.Sprintf("the job runs in environment '%s', so sub is %s; the trust policy allows %s: run the job in one of those environments, or assume the role of environment '%s' instead (add %q here only if this role should deploy for '%s' too)",
+			ps.value, presented, allowed, ps.value, presented, ps.value)
 	case ps.kind == "ref" && !hasKind("ref"):
 		return fmt.Sprintf("the job has no `environment:` (it runs on %s), so sub is %s; the trust policy allows %s: add the job's `environment:` or trust %q",
 			ps.value, presented, allowed, presented)

@@ -1,7 +1,8 @@
-// Inputs describe the one repository, cluster and namespaces the CI role may
-// touch. Validation lives here so that a typo (a wildcard branch, a bad
-// account number) is refused before any document is generated, instead of
-// producing a policy that silently trusts too much or matches nothing.
+// Inputs describe the one repository, cluster and environments the generated
+// roles may touch. Validation lives here so that a typo (a wildcard branch, a
+// bad account number, two environments sharing a namespace) is refused before
+// any document is generated, instead of producing a policy that silently
+// trusts too much or matches nothing.
 package policy
 
 import (
@@ -30,14 +31,18 @@ type Inputs struct {
 	RepoID  string
 	// IncludeNameSubjects also trusts the name-based subject when the
 	// immutable format is in use (for the migration window).
-	IncludeNameSubjects  bool
-	Branch               string
-	Environments         []string
+	IncludeNameSubjects bool
+	// Branch is the one branch the build role trusts ("main" when empty).
+	Branch string
+	// AllowWildcardSubject allows * and ? in Branch (printed as a risk).
 	AllowWildcardSubject bool
-	ECRRepository        string
-	Cluster              string
-	Namespaces           []string
-	RoleName             string // "ship-deploy-<repo>" when empty
+	// Environments maps each GitHub environment to the one namespace its
+	// deploy role may edit, in the order the roles are listed.
+	Environments []Environment
+	// PlanRole adds the opt-in read-only role for pull requests.
+	PlanRole      bool
+	ECRRepository string
+	Cluster       string
 }
 
 // InputError names the field that is wrong and how to fix it.
@@ -66,13 +71,13 @@ var (
 
 var partitions = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true}
 
-// WithDefaults fills Partition and RoleName.
+// WithDefaults fills Partition and Branch.
 func (in Inputs) WithDefaults() Inputs {
 	if in.Partition == "" {
 		in.Partition = "aws"
 	}
-	if in.RoleName == "" {
-		in.RoleName = truncate("ship-deploy-"+in.GitHubRepo, 64)
+	if in.Branch == "" {
+		in.Branch = "main"
 	}
 	return in
 }
@@ -94,7 +99,6 @@ func (in Inputs) Validate() error {
 		{"RepoID", in.RepoID, in.RepoID == "" || ghIDRe.MatchString(in.RepoID), "use the numeric repository ID or leave it empty"},
 		{"ECRRepository", in.ECRRepository, len(in.ECRRepository) >= 2 && len(in.ECRRepository) <= 256 && ecrRepoRe.MatchString(in.ECRRepository), "use a lowercase ECR repository name such as team/app"},
 		{"Cluster", in.Cluster, clusterRe.MatchString(in.Cluster), "use the EKS cluster name (letters, digits, - and _)"},
-		{"RoleName", in.RoleName, roleNameRe.MatchString(in.RoleName), "use at most 64 of A-Z a-z 0-9 +=,.@_-"},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -104,48 +108,33 @@ func (in Inputs) Validate() error {
 	if (in.OwnerID == "") != (in.RepoID == "") {
 		return &InputError{Field: "OwnerID/RepoID", Value: in.OwnerID + "/" + in.RepoID, Fix: "set both IDs for the immutable subject format, or neither"}
 	}
-	if err := in.validateSubjects(); err != nil {
+	if err := in.validateBranch(); err != nil {
 		return err
 	}
-	return validateNamespaces(in.Namespaces)
+	if err := validateEnvironments(in.Environments); err != nil {
+		return err
+	}
+	return in.validateRoleNames()
 }
 
-func (in Inputs) validateSubjects() error {
-	if in.Branch == "" && len(in.Environments) == 0 {
-		return &InputError{Field: "Branch/Environments", Fix: "trust at least one branch or one GitHub environment"}
+func (in Inputs) validateBranch() error {
+	if !refRe.MatchString(in.Branch) || strings.Contains(in.Branch, "..") {
+		return &InputError{Field: "Branch", Value: in.Branch, Fix: "use a plain branch name (no spaces, ':', '~', '^', '\\', '[' or '..')"}
 	}
-	values := append([]string{in.Branch}, in.Environments...)
-	for i, v := range values {
-		if i == 0 && v == "" {
-			continue
-		}
-		field := "Environments"
-		if i == 0 {
-			field = "Branch"
-		}
-		if !refRe.MatchString(v) || strings.Contains(v, "..") {
-			return &InputError{Field: field, Value: v, Fix: "use a plain branch or environment name (no spaces, ':', '~', '^', '\\', '[' or '..')"}
-		}
-		if strings.ContainsAny(v, "*?") && !in.AllowWildcardSubject {
-			return &InputError{Field: field, Value: v, Fix: "name one exact branch/environment, or set AllowWildcardSubject and accept the risk"}
-		}
+	if strings.ContainsAny(in.Branch, "*?") && !in.AllowWildcardSubject {
+		return &InputError{Field: "Branch", Value: in.Branch, Fix: "name one exact branch, or set AllowWildcardSubject and accept the risk"}
 	}
 	return nil
 }
 
-func validateNamespaces(nss []string) error {
-	if len(nss) == 0 {
-		return &InputError{Field: "Namespaces", Fix: "name the namespace(s) the app deploys to"}
-	}
-	seen := map[string]bool{}
-	for _, ns := range nss {
-		if !namespaceRe.MatchString(ns) {
-			return &InputError{Field: "Namespaces", Value: ns, Fix: "use a DNS-1123 label (lowercase letters, digits, -)"}
+// validateRoleNames refuses names IAM would reject instead of truncating
+// them: two truncated names could collide and share one role.
+func (in Inputs) validateRoleNames() error {
+	for _, name := range in.RoleNames() {
+		if !roleNameRe.MatchString(name) {
+			return &InputError{Field: "RoleName", Value: name,
+				Fix: "IAM role names are at most 64 of A-Z a-z 0-9 +=,.@_-: shorten the environment name (the role is ship-<repo>-<environment>)"}
 		}
-		if seen[ns] {
-			return &InputError{Field: "Namespaces", Value: ns, Fix: "list each namespace once"}
-		}
-		seen[ns] = true
 	}
 	return nil
 }
@@ -156,10 +145,10 @@ func (in Inputs) ProviderARN() string {
 	return fmt.Sprintf("arn:%s:iam::%s:oidc-provider/%s", in.Partition, in.Account, GitHubIssuerHost)
 }
 
-// RoleARN is the CI role's ARN.
-func (in Inputs) RoleARN() string {
+// RoleARN is the ARN of the role named name in this account.
+func (in Inputs) RoleARN(name string) string {
 	in = in.WithDefaults()
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", in.Partition, in.Account, in.RoleName)
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", in.Partition, in.Account, name)
 }
 
 // RepositoryARN is the one ECR repository the role may push to.
@@ -172,11 +161,4 @@ func (in Inputs) RepositoryARN() string {
 func (in Inputs) ClusterARN() string {
 	in = in.WithDefaults()
 	return fmt.Sprintf("arn:%s:eks:%s:%s:cluster/%s", in.Partition, in.Region, in.Account, in.Cluster)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

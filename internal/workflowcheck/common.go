@@ -117,7 +117,7 @@ func checkSecrets(wf *workflow, r *report, why string, allowed func(path string)
 // the command line, and account settings must come from repository
 // variables, never from secrets (they are not secret, and masking them hides
 // which account a run used) nor from literals (they differ per environment).
-func checkCredentialChain(c daggerCommand, fn string, r *report) {
+func checkCredentialChain(c daggerCommand, fn, roleVar string, r *report) {
 	oidc, aws, target := c.index("with-github-oidc"), c.index("with-aws"), c.index(fn)
 	if oidc < 0 || aws < 0 || !(oidc < aws && aws < target) {
 		r.add(c.path, "%s is not called through the credential chain: write `with-github-oidc --request-url env:ACTIONS_ID_TOKEN_REQUEST_URL --request-token env:ACTIONS_ID_TOKEN_REQUEST_TOKEN with-aws --region ... --role-arn ... %s ...`", fn, fn)
@@ -132,8 +132,29 @@ func checkCredentialChain(c daggerCommand, fn string, r *report) {
 	}
 	if f := c.fn("with-aws"); f != nil {
 		checkVarsFlag(c.path, "with-aws", f, "region", "AWS_REGION", r)
-		checkVarsFlag(c.path, "with-aws", f, "role-arn", "AWS_ROLE_ARN", r)
+		checkRoleVar(c.path, f, fn, roleVar, r)
 	}
+}
+
+// checkRoleVar requires --role-arn to be exactly ${{ vars.<roleVar> }}: each
+// kind of job has its own role, and another job's role either fails or, worse,
+// grants what this job must not have.
+func checkRoleVar(path string, f *fnCall, fn, roleVar string, r *report) {
+	v := f.flags["role-arn"]
+	want := "${{ vars." + roleVar + " }}"
+	if !varsExpr.MatchString(v) || secretsRef.MatchString(v) {
+		checkVarsFlag(path, "with-aws", f, "role-arn", roleVar, r)
+		return
+	}
+	if normalizeSpace(v) != want {
+		r.add(path, "%s runs with --role-arn %s: its role is %s (%s)", fn, v, want, roleVarWhy[roleVar])
+	}
+}
+
+var roleVarWhy = map[string]string{
+	"AWS_BUILD_ROLE_ARN": "the build role, the only one that may push and the only one a main-branch job without environment can assume",
+	"AWS_ROLE_ARN":       "the environment's own variable, so each environment's job gets that environment's role",
+	"AWS_PLAN_ROLE_ARN":  "the read-only plan role bootstrap --plan-role creates for pull requests",
 }
 
 // checkVarsFlag requires flag of f to be exactly ${{ vars.NAME }}.

@@ -79,12 +79,15 @@ func checkPlanGate(wf *workflow, j job, r *report) {
 	if !sameRepo.MatchString(cond) {
 		r.add(j.path+".if", "job %s would give fork PRs an AWS token: add && github.event.pull_request.head.repo.full_name == github.repository", j.id)
 	}
+	if get(j.node, "environment") != nil {
+		r.add(j.path+".environment", "job %s sets an environment: its token's subject becomes environment:<env>, which the plan role (trusting pull_request) refuses, and the environment's deploy role must never be reachable from a pull request; remove it", j.id)
+	}
 	if readPermissions(j.permissions).scopes["id-token"] != "write" {
 		r.add(j.path+".permissions", "job %s calls plan without permissions: {contents: read, id-token: write}: it gets no OIDC token", j.id)
 	}
 	for _, c := range wf.daggerCommands() {
 		if c.job.id == j.id && c.fn("plan") != nil {
-			checkCredentialChain(c, "plan", r)
+			checkCredentialChain(c, "plan", "AWS_PLAN_ROLE_ARN", r)
 		}
 	}
 }

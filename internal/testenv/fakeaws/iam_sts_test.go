@@ -37,12 +37,9 @@ func mintJWT(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]an
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
-func TestIAMBootstrappedFederation(t *testing.T) {
-	s := New(t, Options{})
-	s.AddUser(CanaryAccessKeyID, CanarySecretKey)
-	cfg := cfgFor(s, CanaryAccessKeyID, CanarySecretKey)
-	ctx := context.Background()
-	const issuer = "https://token.actions.githubusercontent.com"
+// registerIssuer makes a signing key (kid "k1") whose JWKS STS knows for issuer.
+func registerIssuer(t *testing.T, s *Server, issuer string) *rsa.PrivateKey {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +50,16 @@ func TestIAMBootstrappedFederation(t *testing.T) {
 	if err := s.RegisterIssuer(issuer, jwks); err != nil {
 		t.Fatal(err)
 	}
+	return key
+}
+
+func TestIAMBootstrappedFederation(t *testing.T) {
+	s := New(t, Options{})
+	s.AddUser(CanaryAccessKeyID, CanarySecretKey)
+	cfg := cfgFor(s, CanaryAccessKeyID, CanarySecretKey)
+	ctx := context.Background()
+	const issuer = "https://token.actions.githubusercontent.com"
+	key := registerIssuer(t, s, issuer)
 	ic := iam.NewFromConfig(cfg)
 	prov, err := ic.CreateOpenIDConnectProvider(ctx, &iam.CreateOpenIDConnectProviderInput{Url: aws.String(issuer),
 		ClientIDList: []string{"sts.amazonaws.com"}, ThumbprintList: []string{strings.Repeat("a", 40)}})

@@ -64,7 +64,7 @@ func assumeRoleWithWebIdentity(s *Server, c *Call) (any, error) {
 	if role == nil {
 		return nil, denied
 	}
-	ctx := map[string][]string{prov.URL + ":sub": {claims.Sub}, prov.URL + ":aud": aud}
+	ctx := webIdentityContext(prov.URL, claims, aud)
 	if !allows(role.TrustPolicy, trustRequest{"sts:AssumeRoleWithWebIdentity", "Federated", []string{prov.ARN}, ctx}) {
 		return nil, denied
 	}

@@ -2,7 +2,8 @@
 // it: the token's issuer must be a registered IAM OIDC provider, its RS256
 // signature must verify against that issuer's JWKS, exp/nbf and aud are
 // checked, and only then the role's trust policy conditions (StringEquals /
-// StringLike, case-sensitive) decide. This guards against tests passing with a
+// StringLike, case-sensitive values) decide, on the claims STS puts into the
+// request context and no others. This guards against tests passing with a
 // token or a subject real AWS would refuse.
 package fakeaws
 
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -123,6 +125,51 @@ type jwtClaims struct {
 	Aud json.RawMessage `json:"aud"`
 	Exp int64           `json:"exp"`
 	Nbf int64           `json:"nbf"`
+	// All holds every claim, for the keys STS copies into the request.
+	All map[string]any `json:"-"`
+}
+
+// Claims STS puts into the request context as <provider>:<claim>, per the
+// IAM reference ("Available keys for AWS OIDC federation"): the standard
+// ones for any provider, and GitHub's for its Actions issuer. Any other claim
+// is not in the context, so a condition on it sees an absent key.
+var (
+	standardContextClaims = []string{"amr", "email", "oaud"}
+	githubContextClaims   = []string{"actor", "actor_id", "enterprise_id", "environment", "job_workflow_ref",
+		"ref", "repository", "repository_id", "repository_owner_id", "workflow"}
+)
+
+const githubActionsIssuerHost = "token.actions.githubusercontent.com"
+
+// webIdentityContext is the request context of AssumeRoleWithWebIdentity.
+// Keys are lower-cased: IAM matches condition keys case-insensitively.
+func webIdentityContext(provider string, c *jwtClaims, aud []string) map[string][]string {
+	ctx := map[string][]string{strings.ToLower(provider + ":sub"): {c.Sub}, strings.ToLower(provider + ":aud"): aud}
+	names := standardContextClaims
+	if provider == githubActionsIssuerHost {
+		names = append(append([]string(nil), names...), githubContextClaims...)
+	}
+	for _, n := range names {
+		if v, ok := c.All[n]; ok {
+			ctx[strings.ToLower(provider+":"+n)] = claimStrings(v)
+		}
+	}
+	return ctx
+}
+
+func claimStrings(v any) []string {
+	switch x := v.(type) {
+	case []any:
+		var out []string
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	case float64:
+		return []string{strconv.FormatFloat(x, 'f', -1, 64)}
+	default:
+		return []string{fmt.Sprint(x)}
+	}
 }
 
 var errNoKey = apiErr(400, "InvalidIdentityToken",
@@ -137,7 +184,7 @@ func (s *Server) verifyWebIdentity(raw string) (*jwtClaims, []string, *OIDCProvi
 	}
 	var hdr struct{ Alg, Kid string }
 	var c jwtClaims
-	if decodeSegment(parts[0], &hdr) != nil || decodeSegment(parts[1], &c) != nil {
+	if decodeSegment(parts[0], &hdr) != nil || decodeSegment(parts[1], &c) != nil || decodeSegment(parts[1], &c.All) != nil {
 		return nil, nil, nil, apiErr(400, "InvalidIdentityToken", "The ID token provided is not a valid JWT")
 	}
 	prov := s.providerFor(c.Iss)
@@ -241,7 +288,7 @@ func (st statement) matches(req trustRequest) bool {
 	}
 	for op, conds := range st.Condition {
 		for key, raw := range conds {
-			if !condition(op, stringOrList(raw), req.context[key]) {
+			if !condition(op, stringOrList(raw), req.context[strings.ToLower(key)]) {
 				return false
 			}
 		}

@@ -1,0 +1,93 @@
+// Rendering of the generated roles for people (text) and for tools (JSON, for
+// Terraform/CDK users and tests). Both come from one Bundle, so what a
+// reviewer reads is exactly what bootstrap creates.
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+type jsonRoles struct {
+	Roles []jsonRole `json:"roles"`
+}
+
+type jsonRole struct {
+	Name             string      `json:"name"`
+	Environment      string      `json:"environment"`
+	TrustPolicy      Document    `json:"trustPolicy"`
+	PermissionPolicy Document    `json:"permissionPolicy"`
+	AccessEntry      *jsonAccess `json:"accessEntry"`
+}
+
+type jsonAccess struct {
+	Namespaces []string `json:"namespaces"`
+}
+
+// RenderJSON prints every role as
+// {"roles":[{"name","environment","trustPolicy","permissionPolicy","accessEntry":{"namespaces":[...]}}]}.
+func RenderJSON(in Inputs) ([]byte, error) {
+	b, err := Generate(in)
+	if err != nil {
+		return nil, err
+	}
+	out := jsonRoles{Roles: []jsonRole{}}
+	for _, r := range b.Roles {
+		jr := jsonRole{Name: r.Name, Environment: r.Environment, TrustPolicy: r.TrustPolicy, PermissionPolicy: r.PermissionPolicy}
+		if r.AccessEntry != nil {
+			jr.AccessEntry = &jsonAccess{Namespaces: r.AccessEntry.Scope.Namespaces}
+		}
+		out.Roles = append(out.Roles, jr)
+	}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("render policies as JSON: %w", err)
+	}
+	return append(data, '\n'), nil
+}
+
+// RenderText prints the warnings, the provider, every role's documents and
+// access entry, the namespaces to create, and the comparison.
+func RenderText(in Inputs) (string, error) {
+	b, err := Generate(in)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	for _, w := range b.Warnings {
+		fmt.Fprintf(&sb, "WARNING: %s\n", w)
+	}
+	fmt.Fprintf(&sb, "# OIDC provider\nurl: %s\nclient id: %s\n\n", b.Provider.URL, strings.Join(b.Provider.ClientIDs, ", "))
+	for _, r := range b.Roles {
+		writeRole(&sb, r)
+	}
+	fmt.Fprintf(&sb, "# Namespaces to create (the roles cannot)\n%s\n\n", strings.Join(b.Namespaces, "\n"))
+	sb.WriteString(comparison(in.WithDefaults(), b))
+	return sb.String(), nil
+}
+
+func writeRole(sb *strings.Builder, r Role) {
+	fmt.Fprintf(sb, "# Role %s: %s\narn: %s\n\n", r.Name, Purpose(r), r.ARN)
+	fmt.Fprintf(sb, "## trust policy\n%s\n", r.TrustPolicy.JSON())
+	fmt.Fprintf(sb, "## inline permission policy %q\n%s\n", r.PermissionPolicyName, r.PermissionPolicy.JSON())
+	if e := r.AccessEntry; e != nil {
+		fmt.Fprintf(sb, "## EKS access entry on cluster %s\nprincipal: %s (%s)\npolicy: %s\nscope: %s %s\n\n",
+			e.Cluster, e.PrincipalARN, e.Type, e.PolicyARN, e.Scope.Type, strings.Join(e.Scope.Namespaces, ", "))
+	} else {
+		sb.WriteString("## EKS access entry\nnone: this role cannot reach the cluster\n\n")
+	}
+}
+
+// Purpose says in a few words what a role is for.
+func Purpose(r Role) string {
+	switch r.Kind {
+	case KindBuild:
+		return "build and push images (no cluster access)"
+	case KindDeploy:
+		return "deploy to environment " + r.Environment
+	case KindPlan:
+		return "read-only plan for pull requests (opt-in)"
+	}
+	return r.Kind
+}
