@@ -168,3 +168,23 @@ func createRepository(ctx context.Context, client *ecr.Client, name string, o *C
 	}
 	return aws.ToString(out.Repository.RepositoryUri), nil
 }
+
+// ImageDigest returns the digest tag points at in the repository, or "" when there is no such tag
+// (ecr:DescribeImages; both the build role and the environment roles may call it on their repository).
+func ImageDigest(ctx context.Context, cfg aws.Config, repository, tag string) (string, error) {
+	out, err := ecr.NewFromConfig(cfg).DescribeImages(ctx, &ecr.DescribeImagesInput{
+		RepositoryName: aws.String(repository), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String(tag)}}})
+	var nf *types.ImageNotFoundException
+	var rnf *types.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		return "", nil
+	case errors.As(err, &rnf):
+		return "", &MissingRepositoryError{Name: repository, Region: cfg.Region, Err: err}
+	case err != nil:
+		return "", fmt.Errorf("ecr: look up tag %s in %q (the role needs ecr:DescribeImages on it): %w", tag, repository, err)
+	case len(out.ImageDetails) == 0:
+		return "", nil
+	}
+	return aws.ToString(out.ImageDetails[0].ImageDigest), nil
+}

@@ -6,6 +6,7 @@ package fakeaws
 import (
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -35,9 +36,13 @@ func (s *Server) AddRepository(name string) {
 }
 
 func (s *Server) newRepository(name string) *Repository {
+	host := fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", s.Account, s.Region)
+	if u, err := url.Parse(s.ECRProxyEndpoint); s.ECRRegistry != nil && err == nil {
+		host = u.Host // the registry the test really pushes to
+	}
 	r := &Repository{Name: name, RegistryID: s.Account, ImageTagMutability: "MUTABLE",
 		ARN:                        fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", s.Region, s.Account, name),
-		URI:                        fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", s.Account, s.Region, name),
+		URI:                        host + "/" + name,
 		CreatedAt:                  float64(s.now().Unix()),
 		ImageScanningConfiguration: map[string]any{"scanOnPush": false},
 		EncryptionConfiguration:    map[string]any{"encryptionType": "AES256"}}
