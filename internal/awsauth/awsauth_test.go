@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"dagger/ship/internal/awsauth"
+	"dagger/ship/internal/eks"
 	"dagger/ship/internal/oidc"
 	"dagger/ship/internal/testenv/fakeaws"
 	"dagger/ship/internal/testenv/fakeoidc"
@@ -302,4 +303,98 @@ func TestDefaultChain(t *testing.T) {
 		t.Fatalf("WhoAmI = %v, %v", id, err)
 	}
 	e.secrets.Check("default chain", id, err)
+}
+
+// A deploy that outlives its first credentials: the role session (here 4 s, STS's minimum is 15 min) and the
+// GitHub token it was assumed with both expire. The refresh must fetch a new web identity token (the first
+// one is dead), refresh ahead of expiry, and an EKS token minted afterwards must be signed with live
+// credentials and say when it stops working. With the token fetched once, the refresh failed with STS's
+// ExpiredTokenException.
+func TestLongRunKeepsValidCredentials(t *testing.T) {
+	e := setup(t, mainSub)
+	e.aws = fakeaws.New(t, fakeaws.Options{SessionLifetime: 4 * time.Second})
+	e.aws.SetEnv(t)
+	if err := e.aws.RegisterIssuer(e.idp.URL, e.idp.JWKS()); err != nil {
+		t.Fatal(err)
+	}
+	e.aws.TrustRole(roleARN, e.idp.URL, oidc.DefaultAudience, mainSub)
+	e.aws.AddCluster("prod", "https://127.0.0.1:6443", nil)
+	gh := oidc.GitHub{RequestURL: e.idp.TokenURL, RequestToken: fakeaws.CanaryRequestToken, HTTPClient: e.idp.HTTPClient()}
+	// The job's first token has three seconds left; later ones live five minutes.
+	e.idp.SetTemplate(fakeoidc.Claims{Subject: mainSub, Repository: "acme/shop", Ref: "refs/heads/main", Expiry: time.Now().Add(3 * time.Second)})
+	first, err := gh.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.idp.SetTemplate(fakeoidc.Claims{Subject: mainSub, Repository: "acme/shop", Ref: "refs/heads/main"})
+	ctx := context.Background()
+	cfg, err := awsauth.Config(ctx, awsauth.Options{Region: "us-east-1", RoleARN: roleARN, WebIdentity: first, RefreshWebIdentity: gh.Fetch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4500 * time.Millisecond) // the first session and the first token are both dead now
+	c2, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatalf("refreshing after the first token expired: %v", err)
+	}
+	if c2.AccessKeyID == c1.AccessKeyID || !c2.Expires.After(time.Now()) {
+		t.Fatalf("not refreshed: %s -> %s (expires %s)", c1.AccessKeyID, c2.AccessKeyID, c2.Expires)
+	}
+	if n := len(e.idp.Minted()); n < 2 {
+		t.Fatalf("the web identity token was fetched %d time(s): the refresh reused the expired one", n)
+	}
+	tok, err := eks.NewToken(ctx, cfg, "prod", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.aws.VerifyEKSToken(tok.Value, "prod", time.Now()); err != nil {
+		t.Fatalf("EKS refused the token minted after the refresh: %v", err)
+	}
+	if time.Until(tok.Expiry) > 5*time.Second {
+		t.Fatalf("the EKS token claims to live until %s, past the credentials that signed it", tok.Expiry)
+	}
+	e.secrets.Check("long run", tok, c1, c2)
+}
+
+// Credentials are refreshed ahead of their expiry (the refresh window), not when they are already dead.
+func TestCredentialsRefreshAheadOfExpiry(t *testing.T) {
+	e := setup(t, mainSub)
+	e.aws = fakeaws.New(t, fakeaws.Options{SessionLifetime: 20 * time.Minute})
+	e.aws.SetEnv(t)
+	if err := e.aws.RegisterIssuer(e.idp.URL, e.idp.JWKS()); err != nil {
+		t.Fatal(err)
+	}
+	e.aws.TrustRole(roleARN, e.idp.URL, oidc.DefaultAudience, mainSub)
+	ctx := context.Background()
+	cfg, err := awsauth.Config(ctx, awsauth.Options{Region: "us-east-1", RoleARN: roleARN, WebIdentity: e.fetch(t, mainSub, oidc.DefaultAudience)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := cfg.Credentials.Retrieve(ctx)
+	b, _ := cfg.Credentials.Retrieve(ctx)
+	// 20 minutes left is more than the EKS token's 15: kept.
+	if a.AccessKeyID != b.AccessKeyID {
+		t.Fatalf("credentials with 20 minutes left were refreshed")
+	}
+	short := setup(t, mainSub)
+	short.aws = fakeaws.New(t, fakeaws.Options{SessionLifetime: 10 * time.Minute})
+	short.aws.SetEnv(t)
+	if err := short.aws.RegisterIssuer(short.idp.URL, short.idp.JWKS()); err != nil {
+		t.Fatal(err)
+	}
+	short.aws.TrustRole(roleARN, short.idp.URL, oidc.DefaultAudience, mainSub)
+	cfg, err = awsauth.Config(ctx, awsauth.Options{Region: "us-east-1", RoleARN: roleARN, WebIdentity: short.fetch(t, mainSub, oidc.DefaultAudience)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ = cfg.Credentials.Retrieve(ctx)
+	b, _ = cfg.Credentials.Retrieve(ctx)
+	// 10 minutes left is less than an EKS token lives: refreshed before use.
+	if a.AccessKeyID == b.AccessKeyID {
+		t.Fatalf("credentials with 10 minutes left were used to sign 15-minute tokens")
+	}
 }

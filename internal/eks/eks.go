@@ -105,10 +105,21 @@ func (t Token) String() string {
 func (t Token) GoString() string { return t.String() }
 
 // NewToken presigns STS GetCallerIdentity bound to clusterName. now sets the
-// reported expiry (signing uses the SDK clock).
+// reported expiry (signing uses the SDK clock). The token is good only while
+// the credentials that signed it are, so its expiry is the earlier of the two.
 func NewToken(ctx context.Context, cfg aws.Config, clusterName string, now time.Time) (Token, error) {
 	if !clusterNameRE.MatchString(clusterName) {
 		return Token{}, &ClusterError{Name: clusterName, Problem: "invalid name for a token"}
+	}
+	expiry := now.Add(tokenLifetime)
+	if cfg.Credentials != nil {
+		creds, err := cfg.Credentials.Retrieve(ctx)
+		if err != nil {
+			return Token{}, fmt.Errorf("eks: credentials to sign a token for cluster %q: %w", clusterName, err)
+		}
+		if creds.CanExpire && creds.Expires.Before(expiry) {
+			expiry = creds.Expires
+		}
 	}
 	presigner := sts.NewPresignClient(sts.NewFromConfig(cfg))
 	req, err := presigner.PresignGetCallerIdentity(ctx, &sts.GetCallerIdentityInput{},
@@ -120,7 +131,7 @@ func NewToken(ctx context.Context, cfg aws.Config, clusterName string, now time.
 	if err != nil {
 		return Token{}, fmt.Errorf("eks: presign sts:GetCallerIdentity for cluster %q: %w", clusterName, err)
 	}
-	return Token{Value: TokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(req.URL)), Expiry: now.Add(tokenLifetime)}, nil
+	return Token{Value: TokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(req.URL)), Expiry: expiry}, nil
 }
 
 // setExpires adds X-Amz-Expires=60 before signing, as `aws eks get-token` does.

@@ -48,6 +48,9 @@ type Options struct {
 	Region  string // default us-east-1
 	// Now overrides the clock used for signature skew and token expiry checks.
 	Now func() time.Time
+	// SessionLifetime, when set, is how long every issued role session lasts, whatever DurationSeconds
+	// asked for (STS's minimum is 15 minutes): a test of credential refresh need not wait that long.
+	SessionLifetime time.Duration
 }
 
 // Server is one fake AWS endpoint serving every supported service.
@@ -62,13 +65,17 @@ type Server struct {
 	// base64("AWS:"+password)). ECRProxyEndpoint is its proxyEndpoint.
 	ECRPassword      string
 	ECRProxyEndpoint string
+	// ECRRegistry, when set, is the real registry behind ECRProxyEndpoint: DescribeImages answers from
+	// what was pushed there (so a test sees exactly the pushes the code made), and repository URIs name it.
+	ECRRegistry http.RoundTripper
 
-	srv   *httptest.Server
-	now   func() time.Time
-	mu    sync.Mutex
-	state *state
-	log   []Request
-	fails map[string][]*APIError
+	srv      *httptest.Server
+	now      func() time.Time
+	lifetime time.Duration
+	mu       sync.Mutex
+	state    *state
+	log      []Request
+	fails    map[string][]*APIError
 }
 
 // Request is what the server recorded about one handled request.
@@ -97,7 +104,7 @@ func New(t testing.TB, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{Account: opts.Account, Region: opts.Region, now: opts.Now,
+	s := &Server{Account: opts.Account, Region: opts.Region, now: opts.Now, lifetime: opts.SessionLifetime,
 		state: newState(), fails: map[string][]*APIError{}}
 	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)

@@ -75,6 +75,9 @@ func (s *Server) AddUser(akid, secret string) string {
 }
 
 func (s *Server) issueSession(role *Role, session string, d time.Duration) *Principal {
+	if s.lifetime > 0 {
+		d = s.lifetime
+	}
 	p := &Principal{AccessKeyID: "ASIA" + randomID(16), secret: randomToken(40),
 		SessionToken: "FQoGZXIvYXdzE" + randomToken(120), Account: s.Account, RoleARN: role.ARN,
 		ARN:    fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", s.Account, role.Name, session),
