@@ -13,8 +13,8 @@ import (
 	"dagger/ship/internal/awsauth"
 	"dagger/ship/internal/bootstrap"
 	"dagger/ship/internal/dagger"
+	"dagger/ship/internal/deploy"
 	"dagger/ship/internal/doctor"
-	"dagger/ship/internal/kube"
 	"dagger/ship/internal/policy"
 )
 
@@ -105,15 +105,11 @@ func (m *Ship) environments(ctx context.Context, pairs []string) ([]policy.Envir
 
 // overlayNamespace renders an overlay and returns the one namespace its objects live in.
 func (m *Ship) overlayNamespace(ctx context.Context, overlay string) (string, error) {
-	manifests, err := m.renderChecked(ctx, overlay, standInImage, false)
+	r, err := m.renderChecked(ctx, overlay, "", false)
 	if err != nil {
 		return "", err
 	}
-	objs, err := kube.ParseManifests(manifests)
-	if err != nil {
-		return "", err
-	}
-	return kube.NamespaceOf(objs)
+	return r.namespace, nil
 }
 
 // Bootstrap creates or updates, idempotently, every AWS resource the roles need, as an administrator.
@@ -157,7 +153,7 @@ func (m *Ship) Bootstrap(
 	if err != nil {
 		return "", err
 	}
-	cfg, err := m.awsConfig(ctx, "bootstrap")
+	cfg, err := m.awsConfig(ctx, "bootstrap", "")
 	if err != nil {
 		return "", err
 	}
@@ -184,25 +180,24 @@ func (m *Ship) Bootstrap(
 	return out.String() + "\n" + next, nil
 }
 
-// createNamespaces applies the app's namespaces as the administrator (the CI role cannot create them).
-func (m *Ship) createNamespaces(ctx context.Context, cluster string, manifests []byte, dryRun bool, out *strings.Builder) error {
+// createNamespaces applies the app's namespaces as the administrator (the deploy roles cannot create them).
+func (m *Ship) createNamespaces(ctx context.Context, clusterName string, manifests []byte, dryRun bool, out *strings.Builder) error {
 	if len(manifests) == 0 {
 		return nil
 	}
-	runner, err := m.target(ctx, cluster, nil, nil)
+	target, client, err := m.connect(ctx, clusterName, nil, nil)
 	if err != nil {
 		return err
 	}
-	// Namespaces are cluster-scoped: -n only satisfies the step's signature and is ignored by kubectl.
-	step := kube.Apply("default", manifests)
-	if dryRun {
-		step = kube.ServerSideDryRun("default", manifests)
-	}
-	stdout, err := kube.Exec(ctx, runner, step)
+	defer target.stop(context.WithoutCancel(ctx))
+	changes, err := deploy.ApplyObjects(ctx, client, manifests, dryRun)
 	if err != nil {
 		return fmt.Errorf("create namespaces: %w", err)
 	}
-	fmt.Fprintf(out, "namespaces:\n%s", stdout)
+	out.WriteString("namespaces:\n")
+	for _, c := range changes {
+		fmt.Fprintf(out, "%s %s\n", c.Object, c.Action)
+	}
 	return nil
 }
 
@@ -312,7 +307,7 @@ func (m *Ship) doctorAWS(ctx context.Context, roleArn string, in *doctor.Inputs)
 		return nil
 	}
 	in.Policy.Region = m.Aws.Region
-	cfg, err := m.awsConfig(ctx, "doctor")
+	cfg, err := m.awsConfig(ctx, "doctor", "")
 	if err != nil {
 		in.STSError = err
 		return nil

@@ -5,7 +5,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"dagger/ship/internal/dagger"
 	"dagger/ship/internal/ecr"
 	"dagger/ship/internal/oidc"
+	"dagger/ship/internal/publish"
 )
 
 // AwsSettings says which AWS account and role the pipeline acts as.
@@ -69,8 +72,9 @@ func (m *Ship) WithWebIdentityToken(
 	return &c
 }
 
-// WithAws sets the AWS region and identity. With a web identity (with-github-oidc or with-web-identity-token) it
-// assumes --role-arn; otherwise it uses the keys given here (for local use), or the SDK's default chain.
+// WithAws sets the AWS region and the identity the pipeline acts as.
+// With a web identity (with-github-oidc or with-web-identity-token) it assumes --role-arn; otherwise it uses the
+// keys given here (for local use), or the SDK's default chain.
 func (m *Ship) WithAws(
 	// AWS region, e.g. us-east-1.
 	region string,
@@ -121,7 +125,7 @@ func (m *Ship) WithRegistry(
 // Whoami shows the AWS account and ARN the pipeline acts as (GetCallerIdentity), never the keys.
 // +cache="never"
 func (m *Ship) Whoami(ctx context.Context) (string, error) {
-	cfg, err := m.awsConfig(ctx, "whoami")
+	cfg, err := m.awsConfig(ctx, "whoami", "")
 	if err != nil {
 		return "", err
 	}
@@ -132,8 +136,11 @@ func (m *Ship) Whoami(ctx context.Context) (string, error) {
 	return id.String(), nil
 }
 
-// Publish builds the image for each platform and pushes it, tagged with the revision and any extra tags, to ECR
-// (with-aws) or to the registry given by with-registry. Returns the digest-qualified reference.
+// Publish builds and pushes the revision's image once, returning repository:revision@digest.
+//
+// To ECR (with-aws) or to the registry given by with-registry, tagged with the revision and any extra tags.
+// When the revision tag already exists, its image is the release: it is returned as it is, and nothing is
+// built or pushed (a rebuild would not be the image that was tested, and immutable tags refuse it).
 // +cache="never"
 func (m *Ship) Publish(
 	ctx context.Context,
@@ -141,7 +148,7 @@ func (m *Ship) Publish(
 	repository string,
 	// Git revision: the image tag and what /version reports.
 	revision string,
-	// Extra tags.
+	// Extra tags, pushed with the revision tag when it is first published.
 	// +optional
 	tags []string,
 	// Platforms to build; more than one publishes a multi-platform image.
@@ -163,6 +170,52 @@ func (m *Ship) Publish(
 	if err != nil {
 		return "", err
 	}
+	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, tags, func(ctx context.Context, tags []string) (string, error) {
+		return m.buildAndPush(ctx, target, revision, tags, platforms)
+	})
+	if err != nil {
+		return "", err
+	}
+	if res.Reused {
+		fmt.Fprintf(os.Stderr, "%s:%s is already published: not rebuilt, not pushed again\n", target.repository, revision)
+	}
+	return res.Ref, nil
+}
+
+// release is deploy's publish: the published revision, or tests, build and publish when it is not yet.
+func (m *Ship) release(ctx context.Context, repository, revision string, platforms []dagger.Platform, create, skipTests bool) (string, error) {
+	target, err := m.pushTarget(ctx, repository, create)
+	if err != nil {
+		return "", err
+	}
+	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, nil, func(ctx context.Context, tags []string) (string, error) {
+		if !skipTests {
+			if _, err := m.Test(ctx); err != nil {
+				return "", err
+			}
+		}
+		return m.buildAndPush(ctx, target, revision, tags, platforms)
+	})
+	if err != nil {
+		return "", err
+	}
+	if res.Reused {
+		fmt.Fprintf(os.Stderr, "%s:%s is already published: deploying it as it is (no test, build or push)\n", target.repository, revision)
+	}
+	return res.Ref, nil
+}
+
+// publishedRef is promote's lookup: the revision's image, or an error saying it was never published.
+func (m *Ship) publishedRef(ctx context.Context, repository, revision string) (string, error) {
+	target, err := m.pushTarget(ctx, repository, false)
+	if err != nil {
+		return "", err
+	}
+	return publish.Find(ctx, target.repository, target.lookup, revision)
+}
+
+// buildAndPush builds every platform and pushes the image under each tag, returning its digest.
+func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision string, tags []string, platforms []dagger.Platform) (string, error) {
 	variants := make([]*dagger.Container, 0, len(platforms))
 	for _, p := range platforms {
 		ctr, err := m.Build(ctx, p, revision)
@@ -171,22 +224,26 @@ func (m *Ship) Publish(
 		}
 		variants = append(variants, ctr)
 	}
-	var ref string
-	for _, tag := range append([]string{revision}, tags...) {
-		ref, err = dag.Container().
+	digest := ""
+	for _, tag := range tags {
+		ref, err := dag.Container().
 			WithRegistryAuth(target.host, target.username, target.password).
 			Publish(ctx, target.repository+":"+tag, dagger.ContainerPublishOpts{PlatformVariants: variants})
 		if err != nil {
-			return "", fmt.Errorf("push %s:%s: %w", target.repository, tag, err)
+			return "", fmt.Errorf("push %s:%s: %v", target.repository, tag, err)
+		}
+		if digest, err = publish.DigestOf(ref); err != nil {
+			return "", err
 		}
 	}
-	return ref, nil
+	return digest, nil
 }
 
-// pushTarget is where an image goes and the credentials to put it there.
+// pushTarget is where an image goes, the credentials to put it there, and how its tags are looked up.
 type pushTarget struct {
 	repository, host, username string
 	password                   *dagger.Secret
+	lookup                     publish.Registry
 }
 
 // pushTarget resolves a repository to ECR (derived from the caller's account) or to the generic registry.
@@ -196,9 +253,11 @@ func (m *Ship) pushTarget(ctx context.Context, repository string, create bool) (
 		if !strings.HasPrefix(repo, m.Registry.Address+"/") {
 			repo = m.Registry.Address + "/" + strings.TrimPrefix(repository, "/")
 		}
-		return &pushTarget{repository: repo, host: m.Registry.Address, username: m.Registry.Username, password: m.Registry.Password}, nil
+		t := &pushTarget{repository: repo, host: m.Registry.Address, username: m.Registry.Username, password: m.Registry.Password}
+		t.lookup = engineRegistry{target: t}
+		return t, nil
 	}
-	cfg, err := m.awsConfig(ctx, "publish")
+	cfg, err := m.awsConfig(ctx, "publishing to ECR", "use with-registry to publish to another registry")
 	if err != nil {
 		return nil, err
 	}
@@ -215,13 +274,37 @@ func (m *Ship) pushTarget(ctx context.Context, repository string, create bool) (
 		return nil, err
 	}
 	secret := dag.SetSecret("ecr-password-"+digestOf(creds.Password), creds.Password)
-	return &pushTarget{repository: uri, host: creds.Registry, username: creds.Username, password: secret}, nil
+	return &pushTarget{repository: uri, host: creds.Registry, username: creds.Username, password: secret,
+		lookup: publish.ECR{Config: cfg, Repository: repository}}, nil
 }
 
-// awsConfig turns the With* settings into SDK credentials: web identity first, then keys, then the default chain.
-func (m *Ship) awsConfig(ctx context.Context, purpose string) (aws.Config, error) {
+// engineRegistry looks a tag up through the engine, which reaches every registry a push reaches (one on the
+// host's loopback included, where the module's own container cannot).
+type engineRegistry struct{ target *pushTarget }
+
+func (r engineRegistry) Digest(ctx context.Context, tag string) (string, error) {
+	ref, err := dag.Container().
+		WithRegistryAuth(r.target.host, r.target.username, r.target.password).
+		From(r.target.repository + ":" + tag).
+		ImageRef(ctx)
+	if err != nil {
+		if publish.IsNotFound(err.Error()) {
+			return "", nil
+		}
+		return "", fmt.Errorf("%v", err)
+	}
+	return publish.DigestOf(ref)
+}
+
+// awsConfig turns the With* settings into SDK credentials: web identity first, then keys, then the default
+// chain. alternative says how to do without AWS, when there is a way.
+func (m *Ship) awsConfig(ctx context.Context, purpose, alternative string) (aws.Config, error) {
 	if m.Aws == nil {
-		return aws.Config{}, fmt.Errorf("%s needs AWS: chain with-aws --region <region> [--role-arn <arn>] before it (and with-github-oidc in GitHub Actions), or use with-registry/--kubeconfig to run without AWS", purpose)
+		msg := fmt.Sprintf("%s needs AWS: chain with-aws --region <region> [--role-arn <arn>] before it (and with-github-oidc in GitHub Actions)", purpose)
+		if alternative != "" {
+			msg += ", or " + alternative
+		}
+		return aws.Config{}, errors.New(msg)
 	}
 	opts := awsauth.Options{
 		Region: m.Aws.Region, RoleARN: m.Aws.RoleArn, SessionName: m.Aws.SessionName,
@@ -230,6 +313,10 @@ func (m *Ship) awsConfig(ctx context.Context, purpose string) (aws.Config, error
 	var err error
 	if opts.WebIdentity, err = m.webIdentity(ctx); err != nil {
 		return aws.Config{}, err
+	}
+	if m.Oidc != nil && m.Oidc.Token == nil {
+		// A GitHub token lives minutes, a deploy may outlast it: credentials refreshes fetch a new one.
+		opts.RefreshWebIdentity = m.webIdentity
 	}
 	for _, s := range []struct {
 		secret *dagger.Secret

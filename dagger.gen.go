@@ -66,6 +66,10 @@ func (r Ship) MarshalJSON() ([]byte, error) {
 		PythonImage  string
 		KubectlImage string
 		ShellImage   string
+		ImageName    string
+		AppName      string
+		Dockerfile   string
+		TestCommand  string
 		PipIndexURL  *dagger.Secret
 		Aws          *AwsSettings
 		Oidc         *OidcSettings
@@ -76,6 +80,10 @@ func (r Ship) MarshalJSON() ([]byte, error) {
 	concrete.PythonImage = r.PythonImage
 	concrete.KubectlImage = r.KubectlImage
 	concrete.ShellImage = r.ShellImage
+	concrete.ImageName = r.ImageName
+	concrete.AppName = r.AppName
+	concrete.Dockerfile = r.Dockerfile
+	concrete.TestCommand = r.TestCommand
 	concrete.PipIndexURL = r.PipIndexURL
 	concrete.Aws = r.Aws
 	concrete.Oidc = r.Oidc
@@ -90,6 +98,10 @@ func (r *Ship) UnmarshalJSON(bs []byte) error {
 		PythonImage  string
 		KubectlImage string
 		ShellImage   string
+		ImageName    string
+		AppName      string
+		Dockerfile   string
+		TestCommand  string
 		PipIndexURL  *dagger.Secret
 		Aws          *AwsSettings
 		Oidc         *OidcSettings
@@ -104,6 +116,10 @@ func (r *Ship) UnmarshalJSON(bs []byte) error {
 	r.PythonImage = concrete.PythonImage
 	r.KubectlImage = concrete.KubectlImage
 	r.ShellImage = concrete.ShellImage
+	r.ImageName = concrete.ImageName
+	r.AppName = concrete.AppName
+	r.Dockerfile = concrete.Dockerfile
+	r.TestCommand = concrete.TestCommand
 	r.PipIndexURL = concrete.PipIndexURL
 	r.Aws = concrete.Aws
 	r.Oidc = concrete.Oidc
@@ -390,6 +406,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
 				}
 			}
+			var lockWait string
+			if inputArgs["lockWait"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["lockWait"]), &lockWait)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg lockWait", err))
+				}
+			}
 			var noRollback bool
 			if inputArgs["noRollback"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["noRollback"]), &noRollback)
@@ -425,7 +448,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg owner", err))
 				}
 			}
-			return (*Ship).Deploy(&parent, ctx, overlay, repository, image, revision, cluster, kubeconfig, kubeApi, timeout, noRollback, skipTests, platforms, createRepository, owner)
+			var runUrl string
+			if inputArgs["runUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runUrl"]), &runUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runUrl", err))
+				}
+			}
+			var actor string
+			if inputArgs["actor"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["actor"]), &actor)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg actor", err))
+				}
+			}
+			return (*Ship).Deploy(&parent, ctx, overlay, repository, image, revision, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, skipTests, platforms, createRepository, owner, runUrl, actor)
 		case "Doctor":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -734,6 +771,104 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Ship).Policies(&parent, ctx, account, region, githubOwner, githubRepo, cluster, branch, environments, repository, ownerId, repoId, allowWildcardSubject, planRole, format)
+		case "Promote":
+			var parent Ship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var to string
+			if inputArgs["to"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["to"]), &to)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg to", err))
+				}
+			}
+			var from string
+			if inputArgs["from"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["from"]), &from)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg from", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var repository string
+			if inputArgs["repository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repository"]), &repository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
+				}
+			}
+			var expectImage string
+			if inputArgs["expectImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["expectImage"]), &expectImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg expectImage", err))
+				}
+			}
+			var cluster string
+			if inputArgs["cluster"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["cluster"]), &cluster)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cluster", err))
+				}
+			}
+			var kubeconfig *dagger.Secret
+			if inputArgs["kubeconfig"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeconfig"]), &kubeconfig)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeconfig", err))
+				}
+			}
+			var kubeApi *dagger.Service
+			if inputArgs["kubeApi"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeApi"]), &kubeApi)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeApi", err))
+				}
+			}
+			var timeout string
+			if inputArgs["timeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["timeout"]), &timeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
+				}
+			}
+			var lockWait string
+			if inputArgs["lockWait"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["lockWait"]), &lockWait)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg lockWait", err))
+				}
+			}
+			var noRollback bool
+			if inputArgs["noRollback"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["noRollback"]), &noRollback)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg noRollback", err))
+				}
+			}
+			var runUrl string
+			if inputArgs["runUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["runUrl"]), &runUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg runUrl", err))
+				}
+			}
+			var actor string
+			if inputArgs["actor"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["actor"]), &actor)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg actor", err))
+				}
+			}
+			return (*Ship).Promote(&parent, ctx, to, from, revision, repository, expectImage, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, runUrl, actor)
 		case "Publish":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -845,7 +980,21 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeApi", err))
 				}
 			}
-			return (*Ship).Rollback(&parent, ctx, overlay, toRevision, cluster, kubeconfig, kubeApi)
+			var timeout string
+			if inputArgs["timeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["timeout"]), &timeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
+				}
+			}
+			var lockWait string
+			if inputArgs["lockWait"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["lockWait"]), &lockWait)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg lockWait", err))
+				}
+			}
+			return (*Ship).Rollback(&parent, ctx, overlay, toRevision, cluster, kubeconfig, kubeApi, timeout, lockWait)
 		case "Status":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1097,6 +1246,34 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg manifests", err))
 				}
 			}
+			var imageName string
+			if inputArgs["imageName"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageName"]), &imageName)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageName", err))
+				}
+			}
+			var appName string
+			if inputArgs["appName"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["appName"]), &appName)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg appName", err))
+				}
+			}
+			var dockerfile string
+			if inputArgs["dockerfile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dockerfile"]), &dockerfile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dockerfile", err))
+				}
+			}
+			var testCommand string
+			if inputArgs["testCommand"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["testCommand"]), &testCommand)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg testCommand", err))
+				}
+			}
 			var pythonImage string
 			if inputArgs["pythonImage"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["pythonImage"]), &pythonImage)
@@ -1118,7 +1295,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg shellImage", err))
 				}
 			}
-			return New(app, manifests, pythonImage, kubectlImage, shellImage), nil
+			return New(app, manifests, imageName, appName, dockerfile, testCommand, pythonImage, kubectlImage, shellImage), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

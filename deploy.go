@@ -1,6 +1,8 @@
-// This file is the deploy chain and its cluster-facing siblings (plan, rollback, status). It guards the order
-// that keeps a deploy honest: every input is checked (overlay renders, cluster reachable) before anything is
-// built or pushed, the image is pinned by digest, and the deploy succeeds only when the rollout is healthy.
+// This file is the deploy chain and its cluster-facing siblings (promote, plan, rollback, status). It guards
+// the order that keeps a deploy honest: every input is checked (the overlay renders, the cluster answers and
+// this identity may deploy there, the repository exists) before anything is built or pushed; a revision is
+// built and pushed once and reused after; the image is pinned by digest; and the deploy succeeds only when
+// the rollout is healthy.
 package main
 
 import (
@@ -16,21 +18,24 @@ import (
 	"dagger/ship/internal/report"
 )
 
-// Deploy runs the whole chain: test, build, publish, render with the digest, apply (server-side, after a
-// server-side dry-run of everything), wait for the rollout, diagnose and roll back a failed one, and report.
-// It returns the Markdown deploy report, and fails when the new revision is not healthy.
+// Deploy tests, builds and publishes a revision (once: a published revision is reused), then applies and waits.
+//
+// The whole chain: check inputs and the cluster, test, build, publish (skipped when the revision tag already
+// exists), render with the digest, apply (server-side, after a server-side dry-run of everything), wait for
+// the rollout, diagnose and roll back a failed one, record the release, prune, and report. It returns the
+// Markdown deploy report, and fails when the new revision is not healthy.
 // +cache="never"
 func (m *Ship) Deploy(
 	ctx context.Context,
-	// Overlay to deploy: dev, staging, prod.
+	// Overlay to deploy (a directory under the manifests' overlays/).
 	overlay string,
-	// ECR repository name (with-aws), or a repository address (with-registry) to publish to.
+	// ECR repository name (with-aws), or a repository address (with-registry) to publish to or reuse from.
 	// +optional
 	repository string,
-	// Deploy this existing image instead of building one (e.g. an image already loaded into kind).
+	// Deploy this existing image instead (e.g. the digest a build job published, or one loaded into kind).
 	// +optional
 	image string,
-	// Git revision: the image tag and what /version reports. Required when building.
+	// Git revision: the image tag, what /version reports, and what the release record says.
 	// +optional
 	revision string,
 	// EKS cluster name (needs with-aws).
@@ -42,9 +47,12 @@ func (m *Ship) Deploy(
 	// The Kubernetes API as a host service, for a kubeconfig whose server is on localhost: tcp://localhost:6443.
 	// +optional
 	kubeApi *dagger.Service,
-	// Rollout deadline, e.g. 5m; default: each workload's progressDeadlineSeconds.
+	// Overall cap on the rollout wait, e.g. 15m (each workload also fails after progressDeadlineSeconds without progress).
 	// +optional
 	timeout string,
+	// How long to wait for another deploy of the namespace to finish, e.g. 10m.
+	// +default="5m"
+	lockWait string,
 	// Leave a failed rollout in place instead of rolling back.
 	// +optional
 	noRollback bool,
@@ -60,55 +68,192 @@ func (m *Ship) Deploy(
 	// Who holds the namespace's deploy lock, shown to a concurrent deploy (default: the revision).
 	// +optional
 	owner string,
+	// The CI run that deploys, recorded in the release (e.g. the GitHub Actions run URL).
+	// +optional
+	runUrl string,
+	// Who triggered the deploy, recorded in the release.
+	// +optional
+	actor string,
 ) (string, error) {
-	wait, err := parseTimeout(timeout)
+	o, err := deployOptions(timeout, lockWait, noRollback)
 	if err != nil {
 		return "", err
 	}
 	if (repository == "") == (image == "") {
-		return "", fmt.Errorf("give exactly one of --repository (build and publish the service) or --image (deploy an existing image)")
+		return "", fmt.Errorf("give exactly one of --repository (publish the revision, or reuse it if already published) or --image (deploy an existing image)")
 	}
-	// Fail on a broken overlay or an unreachable cluster before spending minutes on a build.
-	if _, err := m.renderChecked(ctx, overlay, standInImage, false); err != nil {
-		return "", err
+	if image == "" && strings.TrimSpace(revision) == "" {
+		return "", fmt.Errorf("--revision is required with --repository: it tags the image (e.g. --revision $(git rev-parse HEAD))")
 	}
-	runner, err := m.target(ctx, cluster, kubeconfig, kubeApi)
+	target, client, err := m.checkTarget(ctx, overlay, cluster, kubeconfig, kubeApi)
 	if err != nil {
 		return "", err
 	}
+	defer target.stop(context.WithoutCancel(ctx))
 	pinned := image
 	if image == "" {
-		if !skipTests {
-			if _, err := m.Test(ctx); err != nil {
-				return "", err
-			}
-		}
-		if pinned, err = m.Publish(ctx, repository, revision, nil, platforms, createRepository); err != nil {
+		if pinned, err = m.release(ctx, repository, revision, platforms, createRepository, skipTests); err != nil {
 			return "", err
 		}
 	}
-	manifests, err := m.renderChecked(ctx, overlay, pinned, image == "")
+	o.Image, o.Owner = pinned, firstNonEmpty(owner, "ship deploy "+firstNonEmpty(revision, pinned))
+	o.Release = deploy.Release{Revision: revision, RunURL: runUrl, Actor: actor}
+	return m.rollOut(ctx, client, overlay, o, image == "")
+}
+
+// Promote deploys to an environment exactly the image another one runs, or a revision already published.
+//
+// With --from, the image is read from the source environment's release record, and only if the source is
+// healthy at that digest; with --revision, it is looked up by its tag in --repository. Promote never builds
+// or pushes. --expect-image makes it refuse when the image found is not the one expected (e.g. the digest
+// the build job published).
+// +cache="never"
+func (m *Ship) Promote(
+	ctx context.Context,
+	// Target overlay, e.g. prod.
+	to string,
+	// Source overlay whose released image to promote, e.g. staging (its namespace must be readable).
+	// +optional
+	from string,
+	// Revision to promote, looked up by its tag in --repository.
+	// +optional
+	revision string,
+	// ECR repository name (with-aws) or repository address (with-registry) to look --revision up in.
+	// +optional
+	repository string,
+	// Refuse unless the image found is this one (compared by digest).
+	// +optional
+	expectImage string,
+	// EKS cluster name (needs with-aws).
+	// +optional
+	cluster string,
+	// Any kubeconfig, e.g. file:$HOME/.kube/config.
+	// +optional
+	kubeconfig *dagger.Secret,
+	// The Kubernetes API as a host service: tcp://localhost:6443.
+	// +optional
+	kubeApi *dagger.Service,
+	// Overall cap on the rollout wait, e.g. 15m.
+	// +optional
+	timeout string,
+	// How long to wait for another deploy of the namespace to finish.
+	// +default="5m"
+	lockWait string,
+	// Leave a failed rollout in place instead of rolling back.
+	// +optional
+	noRollback bool,
+	// The CI run that promotes, recorded in the release.
+	// +optional
+	runUrl string,
+	// Who triggered the promotion, recorded in the release.
+	// +optional
+	actor string,
+) (string, error) {
+	o, err := deployOptions(timeout, lockWait, noRollback)
 	if err != nil {
 		return "", err
 	}
-	if owner == "" {
-		owner = "ship deploy " + firstNonEmpty(revision, pinned)
+	if (from == "") == (revision == "") {
+		return "", fmt.Errorf("give exactly one of --from <environment> (promote what it runs) or --revision <sha> (with --repository)")
 	}
+	if revision != "" && repository == "" {
+		return "", fmt.Errorf("--revision needs --repository: the repository to look the revision's tag up in")
+	}
+	target, client, err := m.checkTarget(ctx, to, cluster, kubeconfig, kubeApi)
+	if err != nil {
+		return "", err
+	}
+	defer target.stop(context.WithoutCancel(ctx))
+	rel, err := m.promoted(ctx, client, from, revision, repository)
+	if err != nil {
+		return "", err
+	}
+	if expectImage != "" && !sameDigest(expectImage, rel.Image) {
+		return "", fmt.Errorf("refusing to promote %s: --expect-image is %s (a different digest); nothing was deployed", rel.Image, expectImage)
+	}
+	fmt.Fprintf(os.Stderr, "promoting %s to %s\n", rel.Image, to)
+	o.Image, o.Owner = rel.Image, "ship promote "+firstNonEmpty(rel.Revision, rel.Image)
+	o.Release = deploy.Release{Revision: rel.Revision, From: from, RunURL: runUrl, Actor: actor}
+	return m.rollOut(ctx, client, to, o, true)
+}
+
+// promoted finds the image to promote: the source environment's release, or the revision's published image.
+func (m *Ship) promoted(ctx context.Context, client *kube.Client, from, revision, repository string) (deploy.Release, error) {
+	if from != "" {
+		src, err := m.renderChecked(ctx, from, "", false)
+		if err != nil {
+			return deploy.Release{}, fmt.Errorf("--from %s: %w", from, err)
+		}
+		return deploy.Released(ctx, client, src.namespace, kube.Owner{App: src.id.AppName, Overlay: from})
+	}
+	ref, err := m.publishedRef(ctx, repository, revision)
+	if err != nil {
+		return deploy.Release{}, err
+	}
+	if ref == "" {
+		return deploy.Release{}, fmt.Errorf("revision %s was never published to %s: nothing to promote (build and publish it first; promote never builds)", revision, repository)
+	}
+	return deploy.Release{Revision: revision, Image: ref}, nil
+}
+
+// checkTarget checks, before anything is built, that the overlay renders and that the cluster answers and
+// lets this identity deploy the overlay's namespace; it returns the cluster and a client through its proxy.
+func (m *Ship) checkTarget(ctx context.Context, overlay, clusterName string, kc *dagger.Secret, api *dagger.Service) (*cluster, *kube.Client, error) {
+	ctx, span := Tracer().Start(ctx, "check inputs")
+	defer span.End()
+	r, err := m.renderChecked(ctx, overlay, "", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	target, err := m.target(ctx, clusterName, kc, api)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := target.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := deploy.Preflight(ctx, client, r.manifests, r.id.AppName, overlay); err != nil {
+		target.stop(ctx)
+		return nil, nil, err
+	}
+	return target, client, nil
+}
+
+// rollOut renders the overlay with the image and runs the deploy.
+func (m *Ship) rollOut(ctx context.Context, client *kube.Client, overlay string, o deploy.Options, requireDigest bool) (string, error) {
+	r, err := m.renderChecked(ctx, overlay, o.Image, requireDigest)
+	if err != nil {
+		return "", err
+	}
+	o.App, o.Overlay, o.Manifests = r.id.AppName, overlay, r.manifests
+	o.Progress, o.Stage = os.Stderr, traceStage
 	ctx, span := Tracer().Start(ctx, "rollout "+overlay)
 	defer span.End()
-	rep, err := deploy.Run(ctx, runner, deploy.Options{
-		Overlay: overlay, Image: pinned, Owner: owner, Manifests: manifests,
-		Timeout: wait, NoRollback: noRollback, Progress: os.Stderr, Stage: traceStage,
-	})
+	rep, err := deploy.Run(ctx, client, o)
 	return reportResult(rep, err)
 }
 
-// Plan shows what a deploy would change: a server-side diff of the rendered overlay against the cluster,
-// and the objects a deploy would prune. Nothing is applied.
+// deployOptions parses the flags every deploying function shares.
+func deployOptions(timeout, lockWait string, noRollback bool) (deploy.Options, error) {
+	wait, err := parseDuration("--timeout", timeout)
+	if err != nil {
+		return deploy.Options{}, err
+	}
+	lw, err := parseDuration("--lock-wait", lockWait)
+	if err != nil {
+		return deploy.Options{}, err
+	}
+	return deploy.Options{Timeout: wait, LockWait: lw, NoRollback: noRollback}, nil
+}
+
+// Plan shows what a deploy would change: a diff of each object against the cluster, and what would be pruned.
+// Nothing is applied. An identity that may only read gets a comparison of the rendered fields instead of a
+// server-side dry-run.
 // +cache="never"
 func (m *Ship) Plan(
 	ctx context.Context,
-	// Overlay to plan: dev, staging, prod.
+	// Overlay to plan.
 	overlay string,
 	// Image to render with (default: a stand-in, so only the image line differs from a real deploy).
 	// +optional
@@ -123,32 +268,32 @@ func (m *Ship) Plan(
 	// +optional
 	kubeApi *dagger.Service,
 ) (string, error) {
-	manifests, err := m.renderChecked(ctx, overlay, firstNonEmpty(image, standInImage), false)
+	r, err := m.renderChecked(ctx, overlay, image, false)
 	if err != nil {
 		return "", err
 	}
-	runner, err := m.target(ctx, cluster, kubeconfig, kubeApi)
+	target, client, err := m.connect(ctx, cluster, kubeconfig, kubeApi)
 	if err != nil {
 		return "", err
 	}
-	res, err := deploy.Plan(ctx, runner, deploy.Options{Overlay: overlay, Image: image, Manifests: manifests, Progress: os.Stderr})
+	defer target.stop(context.WithoutCancel(ctx))
+	res, err := deploy.Plan(ctx, client, deploy.Options{App: r.id.AppName, Overlay: overlay, Image: r.image, Manifests: r.manifests})
 	if err != nil {
 		return "", err
 	}
-	if res.Empty() {
+	if res.Diff == "" {
 		return res.Summary(), nil
 	}
 	return res.Summary() + "\n" + res.Diff, nil
 }
 
-// Rollback undoes the overlay's workloads to their previous revision (or --to-revision), waits until they are
-// healthy, and returns the report.
+// Rollback undoes the overlay's Deployments to the previous revision that did not fail, and waits until healthy.
 // +cache="never"
 func (m *Ship) Rollback(
 	ctx context.Context,
 	// Overlay whose workloads to roll back.
 	overlay string,
-	// Revision to return to (default: the previous one).
+	// Revision to return to (default: the newest earlier one that ship did not see fail).
 	// +optional
 	toRevision int,
 	// EKS cluster name (needs with-aws).
@@ -160,16 +305,32 @@ func (m *Ship) Rollback(
 	// The Kubernetes API as a host service: tcp://localhost:6443.
 	// +optional
 	kubeApi *dagger.Service,
+	// Overall cap on the wait for the rolled-back revision, e.g. 10m.
+	// +optional
+	timeout string,
+	// How long to wait for a deploy of the namespace to finish.
+	// +default="5m"
+	lockWait string,
 ) (string, error) {
-	namespace, runner, err := m.overlayTarget(ctx, overlay, cluster, kubeconfig, kubeApi)
+	o, err := deployOptions(timeout, lockWait, false)
 	if err != nil {
 		return "", err
 	}
-	rep, err := deploy.Rollback(ctx, runner, namespace, overlay, int64(toRevision), os.Stderr)
+	r, err := m.renderChecked(ctx, overlay, "", false)
+	if err != nil {
+		return "", err
+	}
+	target, client, err := m.connect(ctx, cluster, kubeconfig, kubeApi)
+	if err != nil {
+		return "", err
+	}
+	defer target.stop(context.WithoutCancel(ctx))
+	rep, err := deploy.Rollback(ctx, client, deploy.RollbackOptions{App: r.id.AppName, Overlay: overlay, Namespace: r.namespace,
+		ToRevision: int64(toRevision), Timeout: o.Timeout, LockWait: o.LockWait, Progress: os.Stderr})
 	return reportResult(rep, err)
 }
 
-// Status shows the overlay's workloads in the cluster: revision, image, and ready/updated/available replicas.
+// Status shows the overlay's workloads: revision, image, ready/updated/available replicas and the release record.
 // +cache="never"
 func (m *Ship) Status(
 	ctx context.Context,
@@ -185,28 +346,33 @@ func (m *Ship) Status(
 	// +optional
 	kubeApi *dagger.Service,
 ) (string, error) {
-	namespace, runner, err := m.overlayTarget(ctx, overlay, cluster, kubeconfig, kubeApi)
+	r, err := m.renderChecked(ctx, overlay, "", false)
 	if err != nil {
 		return "", err
 	}
-	st, err := deploy.Status(ctx, runner, namespace, overlay)
+	target, client, err := m.connect(ctx, cluster, kubeconfig, kubeApi)
+	if err != nil {
+		return "", err
+	}
+	defer target.stop(context.WithoutCancel(ctx))
+	st, err := deploy.Status(ctx, client, r.namespace, kube.Owner{App: r.id.AppName, Overlay: overlay})
 	if err != nil {
 		return "", err
 	}
 	return st.String(), nil
 }
 
-// overlayTarget finds the overlay's namespace from its rendering and resolves the cluster.
-func (m *Ship) overlayTarget(ctx context.Context, overlay, cluster string, kc *dagger.Secret, api *dagger.Service) (string, kube.Runner, error) {
-	namespace, err := m.overlayNamespace(ctx, overlay)
+// connect resolves the cluster and a client through its proxy.
+func (m *Ship) connect(ctx context.Context, clusterName string, kc *dagger.Secret, api *dagger.Service) (*cluster, *kube.Client, error) {
+	target, err := m.target(ctx, clusterName, kc, api)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	runner, err := m.target(ctx, cluster, kc, api)
+	client, err := target.client()
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	return namespace, runner, nil
+	return target, client, nil
 }
 
 // reportResult returns the report as the function's output, or inside the error when the deploy failed,
@@ -230,14 +396,14 @@ func traceStage(ctx context.Context, name string) (context.Context, func()) {
 	return ctx, func() { span.End() }
 }
 
-// parseTimeout accepts Go durations ("90s", "5m") and rejects anything else with the expected form.
-func parseTimeout(s string) (time.Duration, error) {
+// parseDuration accepts Go durations ("90s", "5m") and rejects anything else with the expected form.
+func parseDuration(flag, s string) (time.Duration, error) {
 	if strings.TrimSpace(s) == "" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--timeout %q is not a positive duration: use a form like 90s, 5m or 1h", s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s %q is not a duration: use a form like 90s, 5m or 1h", flag, s)
 	}
 	return d, nil
 }
@@ -249,4 +415,14 @@ func firstNonEmpty(values ...string) string {
 		}
 	}
 	return ""
+}
+
+// sameDigest compares two references by their digest (a reference without one matches only itself).
+func sameDigest(a, b string) bool {
+	_, da, _ := strings.Cut(a, "@")
+	_, db, _ := strings.Cut(b, "@")
+	if da == "" || db == "" {
+		return a == b
+	}
+	return da == db
 }

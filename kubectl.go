@@ -1,8 +1,10 @@
-// This file runs the kubectl steps defined in internal/kube inside a container, and resolves the target cluster
-// (EKS through AWS, or any kubeconfig, optionally reached through a host service). It guards against three traps:
-// an EKS token expiring during a long rollout (a fresh kubeconfig is minted for every step), Dagger caching a
-// read of live cluster state (every step is unique), and a laptop kubeconfig pointing at 127.0.0.1, which inside
-// a container is the container itself (rewritten to a service binding with TLS verification kept on).
+// This file connects the deployer to the target cluster: a kubectl container running `kubectl proxy` as a
+// Dagger service holds the credentials, and the module's Go code sends its requests through it (see
+// internal/kube). It guards against four traps: one container exec per kubectl step (0.4 s each on the
+// engine), manifests passed as exec stdin (which Dagger records in its traces in plain text), an EKS
+// token expiring during a long rollout (the proxy is restarted with a fresh token before it expires), and
+// a laptop kubeconfig pointing at 127.0.0.1, which inside a container is the container itself (rewritten
+// to a service binding with TLS verification kept on).
 package main
 
 import (
@@ -13,7 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"dagger/ship/internal/dagger"
@@ -25,57 +27,84 @@ import (
 const (
 	kubeconfigPath = "/run/ship/kubeconfig"
 	kubeAPIAlias   = "kube-api"
+	// proxyRefreshMargin restarts the proxy this long before its credentials expire.
+	proxyRefreshMargin = 2 * time.Minute
 )
 
-// kubeconfigSource yields the kubeconfig for the next step.
-type kubeconfigSource func(ctx context.Context) ([]byte, error)
+// credentials is a kubeconfig and when the credentials in it stop working (zero: never).
+type credentials struct {
+	kubeconfig []byte
+	expires    time.Time
+}
 
-// containerRunner runs each kube.Step as `kubectl <args>` in a fresh exec of the kubectl container.
-type containerRunner struct {
+// kubeconfigSource yields the kubeconfig for the next proxy.
+type kubeconfigSource func(ctx context.Context) (credentials, error)
+
+// cluster is one target cluster: how to reach it, and the proxy that does.
+type cluster struct {
 	base       *dagger.Container
+	service    *dagger.Service // --kube-api, bound into the proxy as kube-api
 	kubeconfig kubeconfigSource
-	service    *dagger.Service
-	seq        atomic.Int64
+
+	mu      sync.Mutex
+	proxy   *dagger.Service
+	url     string
+	refresh time.Time // when to start a new proxy; zero: never
 }
 
-// Run implements kube.Runner. A non-zero exit is returned in the result, not as an error.
-func (r *containerRunner) Run(ctx context.Context, s kube.Step) (kube.Result, error) {
-	ctr, err := r.container(ctx)
-	if err != nil {
-		return kube.Result{}, err
+// endpoint is the proxy's URL, starting a proxy (again) when none runs or its credentials near expiry.
+func (c *cluster) endpoint(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.url != "" && (c.refresh.IsZero() || time.Now().Before(c.refresh)) {
+		return c.url, nil
 	}
-	// The nonce makes every step a new operation: a poll of rollout state must never come from Dagger's cache.
-	ctr = ctr.WithEnvVariable("SHIP_STEP", fmt.Sprintf("%d-%d", time.Now().UnixNano(), r.seq.Add(1))).
-		WithExec(append([]string{"kubectl"}, s.Args...), dagger.ContainerWithExecOpts{
-			Stdin:  string(s.Stdin),
-			Expect: dagger.ReturnTypeAny,
-		})
-	code, err := ctr.ExitCode(ctx)
+	creds, err := c.kubeconfig(ctx)
 	if err != nil {
-		return kube.Result{}, fmt.Errorf("%s: run kubectl container: %w", s.Name, err)
+		return "", err
 	}
-	stdout, err := ctr.Stdout(ctx)
+	svc, err := c.container(creds.kubeconfig).
+		WithExposedPort(kube.ProxyPort).
+		AsService(dagger.ContainerAsServiceOpts{Args: append([]string{"kubectl"}, kube.ProxyArgs("0.0.0.0", kube.ProxyPort)...)}).
+		Start(ctx)
 	if err != nil {
-		return kube.Result{}, fmt.Errorf("%s: read kubectl output: %w", s.Name, err)
+		return "", fmt.Errorf("start kubectl proxy: %v", err)
 	}
-	stderr, err := ctr.Stderr(ctx)
+	u, err := svc.Endpoint(ctx, dagger.ServiceEndpointOpts{Port: kube.ProxyPort, Scheme: "http"})
 	if err != nil {
-		return kube.Result{}, fmt.Errorf("%s: read kubectl errors: %w", s.Name, err)
+		return "", fmt.Errorf("find the kubectl proxy: %v", err)
 	}
-	return kube.Result{Stdout: []byte(stdout), Stderr: []byte(stderr), ExitCode: code}, nil
+	old := c.proxy
+	c.proxy, c.url, c.refresh = svc, u, time.Time{}
+	if !creds.expires.IsZero() {
+		c.refresh = creds.expires.Add(-proxyRefreshMargin)
+	}
+	if old != nil {
+		_, _ = old.Stop(ctx) // requests in flight on the old proxy finish or are retried
+	}
+	return u, nil
 }
 
-// container is the kubectl container with the current kubeconfig mounted as a secret.
-func (r *containerRunner) container(ctx context.Context) (*dagger.Container, error) {
-	cfg, err := r.kubeconfig(ctx)
-	if err != nil {
-		return nil, err
+// client is a Kubernetes client whose requests go through the proxy.
+func (c *cluster) client() (*kube.Client, error) { return kube.NewClient(c.endpoint) }
+
+// stop stops the proxy, if one runs.
+func (c *cluster) stop(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proxy != nil {
+		_, _ = c.proxy.Stop(ctx)
+		c.proxy, c.url = nil, ""
 	}
-	ctr := r.base.WithMountedSecret(kubeconfigPath, dag.SetSecret("ship-kubeconfig-"+digestOf(string(cfg)), string(cfg)))
-	if r.service != nil {
-		ctr = ctr.WithServiceBinding(kubeAPIAlias, r.service)
+}
+
+// container is the kubectl container with a kubeconfig mounted as a secret.
+func (c *cluster) container(cfg []byte) *dagger.Container {
+	ctr := c.base.WithMountedSecret(kubeconfigPath, dag.SetSecret("ship-kubeconfig-"+digestOf(string(cfg)), string(cfg)))
+	if c.service != nil {
+		ctr = ctr.WithServiceBinding(kubeAPIAlias, c.service)
 	}
-	return ctr, nil
+	return ctr
 }
 
 // kubectlBase is a shell image with the official kubectl binary copied in (the kubectl image has no shell).
@@ -88,27 +117,27 @@ func (m *Ship) kubectlBase() *dagger.Container {
 }
 
 // target resolves the cluster to talk to: --kubeconfig (any cluster) or --cluster (EKS with-aws).
-func (m *Ship) target(ctx context.Context, cluster string, kubeconfigSecret *dagger.Secret, kubeAPI *dagger.Service) (*containerRunner, error) {
-	r := &containerRunner{base: m.kubectlBase(), service: kubeAPI}
+func (m *Ship) target(ctx context.Context, clusterName string, kubeconfigSecret *dagger.Secret, kubeAPI *dagger.Service) (*cluster, error) {
+	c := &cluster{base: m.kubectlBase(), service: kubeAPI}
 	switch {
-	case kubeconfigSecret != nil && cluster != "":
+	case kubeconfigSecret != nil && clusterName != "":
 		return nil, fmt.Errorf("give either --kubeconfig (any cluster) or --cluster (an EKS cluster, with with-aws), not both")
 	case kubeconfigSecret != nil:
 		src, err := portableKubeconfig(ctx, kubeconfigSecret, kubeAPI)
 		if err != nil {
 			return nil, err
 		}
-		r.kubeconfig = src
-	case cluster != "":
-		src, err := m.eksKubeconfig(ctx, cluster)
+		c.kubeconfig = src
+	case clusterName != "":
+		src, err := m.eksKubeconfig(ctx, clusterName)
 		if err != nil {
 			return nil, err
 		}
-		r.kubeconfig = src
+		c.kubeconfig = src
 	default:
 		return nil, fmt.Errorf("no cluster given: pass --cluster <EKS cluster name> (after with-aws) or --kubeconfig file:$HOME/.kube/config")
 	}
-	return r, nil
+	return c, nil
 }
 
 // portableKubeconfig checks the user's kubeconfig once, up front, so nothing runs against an unreachable server.
@@ -141,7 +170,7 @@ func portableKubeconfig(ctx context.Context, secret *dagger.Secret, kubeAPI *dag
 	if err != nil {
 		return nil, err
 	}
-	return func(context.Context) ([]byte, error) { return data, nil }, nil
+	return func(context.Context) (credentials, error) { return credentials{kubeconfig: data}, nil }, nil
 }
 
 // servicePort picks the bound service's port that matches the kubeconfig's server port.
@@ -173,27 +202,29 @@ func servicePort(ctx context.Context, svc *dagger.Service, server string) (int, 
 		strings.Join(have, ", "), server, want)
 }
 
-// eksKubeconfig describes the cluster once and mints a fresh token for every step (tokens live 15 minutes).
-func (m *Ship) eksKubeconfig(ctx context.Context, cluster string) (kubeconfigSource, error) {
-	cfg, err := m.awsConfig(ctx, "reaching EKS cluster "+cluster)
+// eksKubeconfig describes the cluster once and mints a fresh token for every proxy (tokens live 15 minutes).
+func (m *Ship) eksKubeconfig(ctx context.Context, clusterName string) (kubeconfigSource, error) {
+	cfg, err := m.awsConfig(ctx, "reaching EKS cluster "+clusterName, "pass --kubeconfig to reach any other cluster")
 	if err != nil {
 		return nil, err
 	}
-	info, err := eks.Describe(ctx, cfg, cluster)
+	info, err := eks.Describe(ctx, cfg, clusterName)
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) ([]byte, error) {
-		tok, err := eks.NewToken(ctx, cfg, cluster, time.Now())
+	return func(ctx context.Context) (credentials, error) {
+		tok, err := eks.NewToken(ctx, cfg, clusterName, time.Now())
 		if err != nil {
-			return nil, err
+			return credentials{}, err
 		}
-		return kubeconfig.ForToken(info.Name, info.Endpoint, info.CAData, tok.Value)
+		data, err := kubeconfig.ForToken(info.Name, info.Endpoint, info.CAData, tok.Value)
+		return credentials{kubeconfig: data, expires: tok.Expiry}, err
 	}, nil
 }
 
-// Kubeconfig returns a kubeconfig for the EKS cluster (a bearer token valid ~14 minutes, no aws CLI needed),
-// or the given kubeconfig made portable for containers. It is a secret: export it with `plaintext` only if you must.
+// Kubeconfig returns a kubeconfig secret for the EKS cluster, or the given kubeconfig made portable for containers.
+// For EKS it holds a bearer token valid about 14 minutes (no aws CLI needed). It is a secret: export it with
+// `plaintext` only if you must.
 // +cache="never"
 func (m *Ship) Kubeconfig(
 	ctx context.Context,
@@ -211,15 +242,15 @@ func (m *Ship) Kubeconfig(
 	if err != nil {
 		return nil, err
 	}
-	data, err := t.kubeconfig(ctx)
+	creds, err := t.kubeconfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return dag.SetSecret("ship-kubeconfig-"+digestOf(string(data)), string(data)), nil
+	return dag.SetSecret("ship-kubeconfig-"+digestOf(string(creds.kubeconfig)), string(creds.kubeconfig)), nil
 }
 
-// Kubectl returns a debug container with kubectl and the cluster's kubeconfig mounted, for
-// `dagger call kubectl --cluster prod terminal`. EKS tokens in it expire after ~14 minutes.
+// Kubectl returns a debug container with kubectl and the cluster's kubeconfig mounted.
+// Open it with `dagger call kubectl --cluster prod terminal`. EKS tokens in it expire after ~14 minutes.
 // +cache="never"
 func (m *Ship) Kubectl(
 	ctx context.Context,
@@ -237,11 +268,11 @@ func (m *Ship) Kubectl(
 	if err != nil {
 		return nil, err
 	}
-	ctr, err := t.container(ctx)
+	creds, err := t.kubeconfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return ctr.WithDefaultTerminalCmd([]string{"sh"}), nil
+	return t.container(creds.kubeconfig).WithDefaultTerminalCmd([]string{"sh"}), nil
 }
 
 // digestOf names a secret after its content without revealing it, so a changed value never reuses an old name.

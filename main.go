@@ -1,4 +1,4 @@
-// Ship is a portable delivery pipeline for a FastAPI service on Amazon EKS.
+// Ship is a portable delivery pipeline for a service on Amazon EKS (or any Kubernetes cluster).
 //
 // This file is the module's front door: the constructor, the credential builders and the offline steps
 // (test, build, render, validate). It is thin glue on purpose: everything that can be plain Go lives in
@@ -15,26 +15,37 @@ import (
 
 	"dagger/ship/internal/dagger"
 	"dagger/ship/internal/imagearchive"
+	"dagger/ship/internal/kube"
 	"dagger/ship/internal/render"
 	"dagger/ship/internal/validate"
 )
 
-// standInImage is what validate renders with when no image is given: a well-formed digest reference, so every
-// other check still runs and the placeholder check proves the image transformer took effect.
-const standInImage = "registry.invalid/fastapi-app@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+// standInImage is what validate, plan and the pre-build checks render with when no image is given: a
+// well-formed digest reference, so every other check still runs and the placeholder check proves the image
+// transformer took effect. Its repository is replaced by the app's logical image name (see standIn).
+const standInDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
-// Ship tests, builds, publishes and deploys the FastAPI service, and tells the truth about the rollout.
+// Ship tests, builds, publishes and deploys a service to Kubernetes (EKS or any cluster), and tells the
+// truth about the rollout.
 type Ship struct {
-	// The FastAPI service source (app/).
+	// +private
 	App *dagger.Directory
-	// The Kubernetes manifests (k8s/, with base/ and overlays/).
+	// +private
 	Manifests *dagger.Directory
-	// Base image of the service and of its test container.
+	// +private
 	PythonImage string
-	// Image that provides the kubectl binary at /bin/kubectl.
+	// +private
 	KubectlImage string
-	// Image with a shell that kubectl runs in, so `kubectl terminal` works.
+	// +private
 	ShellImage string
+	// +private
+	ImageName string
+	// +private
+	AppName string
+	// +private
+	Dockerfile string
+	// +private
+	TestCommand string
 
 	// +private
 	PipIndexURL *dagger.Secret
@@ -46,15 +57,27 @@ type Ship struct {
 	Registry *RegistrySettings
 }
 
-// New creates the pipeline. Every image is a parameter with a pinned default, so a mirror works without edits.
+// New creates the pipeline for a service: its source, its manifests and how to test and build it.
 func New(
-	// The FastAPI service source.
+	// The service source: its Dockerfile and tests.
 	// +defaultPath="/app"
 	// +ignore=["**/__pycache__", "**/.pytest_cache", ".venv"]
 	app *dagger.Directory,
-	// The Kubernetes manifests: base/ and overlays/<name>/.
+	// The Kubernetes manifests: base/ and overlays/<name>/ (kustomize), one overlay per environment.
 	// +defaultPath="/k8s"
 	manifests *dagger.Directory,
+	// The logical image name in the manifests that ship replaces with the pushed image (default: the one container image without a registry host).
+	// +optional
+	imageName string,
+	// The app name on ship's ownership labels and in reports (default: the workloads' app.kubernetes.io/name label).
+	// +optional
+	appName string,
+	// The Dockerfile, relative to --app.
+	// +default="Dockerfile"
+	dockerfile string,
+	// The shell command that runs the service's tests in --app, in the Python image (with-pip-index sets PIP_INDEX_URL for it).
+	// +default="pip install -q -r requirements-dev.txt && python -m pytest -q tests"
+	testCommand string,
 	// Python base image for the service and its tests (passed to the Dockerfile as PYTHON_IMAGE).
 	// +default="python:3.12.8-slim-bookworm"
 	pythonImage string,
@@ -65,11 +88,12 @@ func New(
 	// +default="alpine:3.22.2"
 	shellImage string,
 ) *Ship {
-	return &Ship{App: app, Manifests: manifests, PythonImage: pythonImage, KubectlImage: kubectlImage, ShellImage: shellImage}
+	return &Ship{App: app, Manifests: manifests, ImageName: imageName, AppName: appName, Dockerfile: dockerfile, TestCommand: testCommand,
+		PythonImage: pythonImage, KubectlImage: kubectlImage, ShellImage: shellImage}
 }
 
-// WithPipIndex uses a private package index (a CodeArtifact or Artifactory URL with its token) when installing
-// the service's dependencies. It is mounted as a build secret, never a build argument or a layer.
+// WithPipIndex installs the service's dependencies from a private package index (e.g. CodeArtifact, Artifactory).
+// The URL, token included, is mounted as a build secret, never a build argument or a layer.
 func (m *Ship) WithPipIndex(
 	// The index URL, e.g. env:PIP_INDEX_URL.
 	url *dagger.Secret,
@@ -79,8 +103,7 @@ func (m *Ship) WithPipIndex(
 	return &c
 }
 
-// Test runs the service's pytest suite in a container from the pinned Python image and returns its output.
-// It fails with pytest's output when a test fails.
+// Test runs the service's tests (--test-command) in the pinned Python image and returns their output.
 func (m *Ship) Test(ctx context.Context) (string, error) {
 	ctx, span := Tracer().Start(ctx, "test")
 	defer span.End()
@@ -90,18 +113,18 @@ func (m *Ship) Test(ctx context.Context) (string, error) {
 		WithDirectory("/src", m.App).
 		WithWorkdir("/src")
 	ctr = m.withPipIndexEnv(ctx, ctr).
-		WithExec([]string{"sh", "-c", `if [ -s /run/secrets/pip_index_url ]; then export PIP_INDEX_URL="$(cat /run/secrets/pip_index_url)"; fi; pip install -q -r requirements-dev.txt`}).
-		WithExec([]string{"python", "-m", "pytest", "-q", "tests"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		WithExec([]string{"sh", "-c", `if [ -s /run/secrets/pip_index_url ]; then export PIP_INDEX_URL="$(cat /run/secrets/pip_index_url)"; fi; ` + m.TestCommand},
+			dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	out, err := ctr.CombinedOutput(ctx)
 	if err != nil {
-		return "", fmt.Errorf("run pytest: %w", err)
+		return "", fmt.Errorf("run the service's tests: %v", err)
 	}
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return "", fmt.Errorf("run pytest: %w", err)
+		return "", fmt.Errorf("run the service's tests: %v", err)
 	}
 	if code != 0 {
-		return "", fmt.Errorf("service tests failed (pytest exit %d):\n%s", code, out)
+		return "", fmt.Errorf("the service's tests failed (exit %d from %q):\n%s", code, m.TestCommand, out)
 	}
 	return out, nil
 }
@@ -126,7 +149,8 @@ func (m *Ship) Build(
 	revision string,
 ) (*dagger.Container, error) {
 	opts := dagger.DirectoryDockerBuildOpts{
-		Platform: platform,
+		Platform:   platform,
+		Dockerfile: m.Dockerfile,
 		BuildArgs: []dagger.BuildArg{
 			{Name: "PYTHON_IMAGE", Value: m.PythonImage},
 			{Name: "GIT_REVISION", Value: revision},
@@ -143,8 +167,8 @@ func (m *Ship) Build(
 	return m.App.DockerBuild(opts), nil
 }
 
-// ImageArchive builds the image and returns it as a tarball in which the image is named --name, ready for
-// `kind load image-archive` or `minikube image load` (a plain as-tarball export carries no name).
+// ImageArchive builds the image and returns a tarball in which it is named --name, for kind or minikube.
+// Load it with `kind load image-archive` or `minikube image load` (a plain as-tarball export carries no name).
 func (m *Ship) ImageArchive(
 	ctx context.Context,
 	// Name the cluster will know the image by; deploy it with --image <name>.
@@ -171,11 +195,10 @@ func (m *Ship) ImageArchive(
 	return dag.CurrentModule().WorkdirFile("image-archive.tar"), nil
 }
 
-// Render renders an overlay with the service image pinned (through kustomize's image transformer), validates
-// the result, and returns the manifests that deploy would apply.
+// Render renders an overlay with the service image pinned and validates it, returning what deploy would apply.
 func (m *Ship) Render(
 	ctx context.Context,
-	// Overlay name under k8s/overlays, e.g. dev, staging, prod.
+	// Overlay name under the manifests' overlays/, e.g. dev, staging, prod.
 	overlay string,
 	// Image reference: registry/repository:tag, or @sha256:digest (the digest wins).
 	image string,
@@ -183,24 +206,23 @@ func (m *Ship) Render(
 	// +optional
 	requireDigest bool,
 ) (*dagger.File, error) {
-	rendered, err := m.renderChecked(ctx, overlay, image, requireDigest)
+	r, err := m.renderChecked(ctx, overlay, image, requireDigest)
 	if err != nil {
 		return nil, err
 	}
-	return dag.Directory().WithNewFile(overlay+".yaml", string(rendered)).File(overlay + ".yaml"), nil
+	return dag.Directory().WithNewFile(overlay+".yaml", string(r.manifests)).File(overlay + ".yaml"), nil
 }
 
-// Validate renders an overlay and returns a readable report of every check: strict decoding into the
-// Kubernetes API types, image pinning, probes, resource limits and the hardened security context.
+// Validate renders an overlay and reports every check: strict decoding, image pinning, probes, limits, security context.
 // Without --image a stand-in digest reference is used, so everything but your real image is checked.
 func (m *Ship) Validate(
 	ctx context.Context,
-	// Overlay name under k8s/overlays.
+	// Overlay name under the manifests' overlays/.
 	overlay string,
 	// Image reference to render with.
 	// +optional
 	image string,
-	// Manifests directory to validate instead of the module's k8s/.
+	// Manifests directory to validate instead of the constructor's --manifests.
 	// +optional
 	manifests *dagger.Directory,
 	// Fail unless every container image is pinned by digest.
@@ -212,49 +234,74 @@ func (m *Ship) Validate(
 		c.Manifests = manifests
 		m = &c
 	}
-	note := ""
-	if image == "" {
-		image, note = standInImage, "image: none given, rendered with the stand-in "+standInImage+"\n"
-	}
-	_, report, err := m.renderValidated(ctx, overlay, image, requireDigest)
+	r, err := m.renderValidated(ctx, overlay, image, requireDigest)
 	if err != nil {
 		return "", err
 	}
-	if err := report.Err(); err != nil {
-		return "", fmt.Errorf("%s%s", note, report.String())
+	note := fmt.Sprintf("app %s, logical image %s\n", r.id.AppName, r.id.ImageName)
+	if image == "" {
+		note += "image: none given, rendered with the stand-in " + r.image + "\n"
 	}
-	return note + report.String(), nil
+	if err := r.report.Err(); err != nil {
+		return "", fmt.Errorf("%s%s", note, r.report.String())
+	}
+	return note + r.report.String(), nil
 }
 
-// renderValidated renders in the module's own Go code (no container), so it works offline and fast.
-func (m *Ship) renderValidated(ctx context.Context, overlay, image string, requireDigest bool) ([]byte, *validate.Report, error) {
+// rendered is an overlay rendered and validated, with the identity it was rendered for.
+type rendered struct {
+	manifests []byte
+	report    *validate.Report
+	id        render.Identity
+	image     string // what was pinned
+	namespace string
+}
+
+// renderValidated renders in the module's own Go code (no container), so it works offline and fast. An
+// empty image renders with a stand-in digest reference of the app's logical image name.
+func (m *Ship) renderValidated(ctx context.Context, overlay, image string, requireDigest bool) (*rendered, error) {
 	ctx, span := Tracer().Start(ctx, "render "+overlay)
 	defer span.End()
 	fsys, err := directoryFS(ctx, m.Manifests)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	rendered, err := render.Render(fsys, render.Options{Overlay: overlay, Image: image, ImageName: "fastapi-app", AppName: "fastapi-app"})
+	id, err := render.ResolveIdentity(fsys, overlay, render.Identity{ImageName: m.ImageName, AppName: m.AppName})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	report, err := validate.Manifests(rendered, validate.Options{RequireDigest: requireDigest, ImageName: "fastapi-app"})
+	if image == "" {
+		image = "registry.invalid/" + id.ImageName + "@" + standInDigest
+	}
+	out, err := render.Render(fsys, render.Options{Overlay: overlay, Image: image, ImageName: id.ImageName, AppName: id.AppName})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return rendered, report, nil
+	rep, err := validate.Manifests(out, validate.Options{RequireDigest: requireDigest, ImageName: id.ImageName})
+	if err != nil {
+		return nil, err
+	}
+	objs, err := kube.ParseManifests(out)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := kube.NamespaceOf(objs)
+	if err != nil {
+		return nil, err
+	}
+	return &rendered{manifests: out, report: rep, id: id, image: image, namespace: ns}, nil
 }
 
 // renderChecked renders and validates, failing with the validation report.
-func (m *Ship) renderChecked(ctx context.Context, overlay, image string, requireDigest bool) ([]byte, error) {
-	rendered, rep, err := m.renderValidated(ctx, overlay, image, requireDigest)
+func (m *Ship) renderChecked(ctx context.Context, overlay, image string, requireDigest bool) (*rendered, error) {
+	r, err := m.renderValidated(ctx, overlay, image, requireDigest)
 	if err != nil {
 		return nil, err
 	}
-	if err := rep.Err(); err != nil {
+	if err := r.report.Err(); err != nil {
 		return nil, err
 	}
-	return rendered, nil
+	return r, nil
 }
 
 // directoryFS copies a (small) manifests directory into memory so kustomize can render it in-process.

@@ -1,120 +1,213 @@
 // Apply with all-or-nothing validation: Namespace objects first (objects inside a namespace cannot be
-// dry-run before it exists), then a server-side dry-run of everything else, and only if the apiserver
-// accepts every object, the real server-side apply. Owned objects no longer rendered are found before the
-// apply and pruned only after the rollout is healthy: a rollback to the previous revision may still need
-// them. Guards against a half-applied release when one object in the set is invalid or forbidden.
+// dry-run before it exists), then a server-side dry-run of everything else, and only if the API server
+// accepts every object, the real server-side apply, object by object. Owned objects no longer rendered are
+// found before the apply and pruned only after the rollout is healthy: a rollback to the previous revision
+// may still need them. Guards against a half-applied release when one object in the set is invalid or
+// forbidden, and, when the real apply still fails half-way (an admission check that only runs for real,
+// a change between dry-run and apply), says exactly which objects were changed so they can be followed.
 package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"dagger/ship/internal/kube"
 	"dagger/ship/internal/report"
 )
 
-// apply returns what changed per object.
-func apply(ctx context.Context, r kube.Runner, p *plan) ([]report.Change, error) {
-	var changes []report.Change
+// ApplyError is an apply that stopped after the dry-run had passed: Applied were changed, the rest were not.
+type ApplyError struct {
+	Applied []kube.Ref
+	Failed  kube.Ref
+	Cause   error
+}
+
+func (e *ApplyError) Error() string {
+	var names []string
+	for _, r := range e.Applied {
+		names = append(names, r.String())
+	}
+	done := "nothing before it"
+	if len(names) > 0 {
+		done = strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("the apply failed at %s after the dry-run had passed (already applied: %s): %v", e.Failed, done, e.Cause)
+}
+
+func (e *ApplyError) Unwrap() error { return e.Cause }
+
+// applied is what the apply changed, also when it stopped half-way.
+type applied struct {
+	changes []report.Change
+	refs    []kube.Ref // objects the server accepted, in order
+}
+
+// apply applies the namespaces, then everything else.
+func apply(ctx context.Context, c *kube.Client, p *plan) (*applied, error) {
+	res := &applied{}
 	if len(p.namespaces) > 0 {
-		c, err := applyValidated(ctx, r, p.namespace, p.namespaces)
+		if err := applyValidated(ctx, c, p.namespaces, res); err != nil {
+			return res, err
+		}
+	}
+	return res, applyValidated(ctx, c, p.objects, res)
+}
+
+// applyValidated dry-runs the set and reads what exists of it, all at once (each is a round trip), then
+// applies object by object only if every dry-run passed.
+func applyValidated(ctx context.Context, c *kube.Client, objs []kube.Object, res *applied) error {
+	before := make([]string, len(objs)) // resourceVersion, "" when the object does not exist yet
+	dryErrs := make([]error, len(objs))
+	readErrs := make([]error, len(objs))
+	var fns []func()
+	for i, o := range objs {
+		fns = append(fns, func() { _, dryErrs[i] = c.Apply(ctx, o.Body, kube.ApplyOptions{DryRun: true}) },
+			func() { before[i], readErrs[i] = currentVersion(ctx, c, o) })
+	}
+	parallel(fns...)
+	if err := rejected(dryErrs); err != nil {
+		return fmt.Errorf("the cluster rejected the rendered manifests, nothing was applied: %w", err)
+	}
+	if err := errors.Join(readErrs...); err != nil {
+		return fmt.Errorf("reading the current objects before apply (nothing applied yet): %w", firstError(readErrs))
+	}
+	for i, o := range objs {
+		out, err := c.Apply(ctx, o.Body, kube.ApplyOptions{})
 		if err != nil {
-			return nil, err
+			return &ApplyError{Applied: append([]kube.Ref(nil), res.refs...), Failed: o.Ref, Cause: err}
 		}
-		changes = append(changes, c...)
+		res.refs = append(res.refs, o.Ref)
+		res.changes = append(res.changes, report.Change{Object: o.Ref.String(), Action: changeOf(before[i], out.GetResourceVersion())})
 	}
-	c, err := applyValidated(ctx, r, p.namespace, p.objects)
-	return append(changes, c...), err
+	return nil
 }
 
-// applyValidated dry-runs the set and reads what exists of it at the same time (both are reads, and each is
-// a kubectl round trip), then applies only if the dry-run passed.
-func applyValidated(ctx context.Context, r kube.Runner, ns string, objs []kube.Object) ([]report.Change, error) {
-	docs := kube.JoinDocs(objs)
-	var out []byte
-	var dryErr, readErr error
-	parallel(func() { _, dryErr = kube.Exec(ctx, r, kube.ServerSideDryRun(ns, docs)) },
-		func() { out, readErr = kube.Exec(ctx, r, kube.CurrentVersions(ns, docs)) })
-	if dryErr != nil {
-		return nil, fmt.Errorf("the cluster rejected the rendered manifests, nothing was applied: %w", dryErr)
+// rejected keeps the first rejection as the typed cause and names every other rejected object.
+func rejected(errs []error) error {
+	first := firstError(errs)
+	if first == nil {
+		return nil
 	}
-	if readErr != nil {
-		return nil, fmt.Errorf("reading the current objects before apply (nothing applied yet): %w", readErr)
-	}
-	before, err := kube.ParseVersions(out)
-	if err != nil {
-		return nil, err
-	}
-	if out, err = kube.Exec(ctx, r, kube.Apply(ns, docs)); err != nil {
-		return nil, fmt.Errorf("applying the manifests (the dry-run had passed; some objects may be applied): %w", err)
-	}
-	after, err := kube.ParseVersions(out)
-	if err != nil {
-		return nil, err
-	}
-	return changesOf(objs, before, after), nil
-}
-
-// changesOf compares resourceVersions before and after the apply.
-func changesOf(objs []kube.Object, before, after kube.Versions) []report.Change {
-	var out []report.Change
-	for _, o := range objs {
-		key := o.Ref.String()
-		action := "configured"
-		switch prev, existed := before[key]; {
-		case !existed:
-			action = "created"
-		case prev == after[key]:
-			action = "unchanged"
+	var more []string
+	for _, err := range errs {
+		if err != nil && err != first {
+			more = append(more, err.Error())
 		}
-		out = append(out, report.Change{Object: key, Action: action})
 	}
-	return out
+	if len(more) == 0 {
+		return first
+	}
+	return fmt.Errorf("%w; and %s", first, strings.Join(more, "; "))
 }
 
-// prunable lists owned objects of this overlay that the rendered set no longer contains.
-func prunable(ctx context.Context, r kube.Runner, p *plan) ([]string, error) {
-	out, err := kube.Exec(ctx, r, kube.ListOwned(p.namespace, p.o.Overlay))
-	if err != nil {
-		return nil, fmt.Errorf("listing objects to prune: %w", err)
+func currentVersion(ctx context.Context, c *kube.Client, o kube.Object) (string, error) {
+	live, err := c.Get(ctx, o.Body.GroupVersionKind(), o.Namespace, o.Name)
+	if kube.HasReason(err, kube.NotFound) {
+		return "", nil
 	}
+	if err != nil {
+		return "", err
+	}
+	return live.GetResourceVersion(), nil
+}
+
+// changeOf compares an object's resourceVersion before and after its apply.
+func changeOf(before, after string) string {
+	switch {
+	case before == "":
+		return "created"
+	case before == after:
+		return "unchanged"
+	default:
+		return "configured"
+	}
+}
+
+// owned is what the namespace holds of this owner's objects that the new set no longer renders.
+type owned struct {
+	stale  []kube.Ref // ours, no longer rendered: pruned once the rollout is healthy
+	legacy []kube.Ref // labelled by an older ship without the app label: never pruned
+}
+
+// prunable lists the owner's objects of the prunable kinds (and legacy-labelled ones) that the rendered
+// set no longer contains, one request per kind, all at once.
+func prunable(ctx context.Context, c *kube.Client, p *plan) (*owned, error) {
 	keep := map[string]bool{}
 	for _, o := range p.objects {
 		keep[o.Ref.String()] = true
 	}
-	var gone []string
-	for _, name := range strings.Fields(string(out)) {
-		if !keep[name] {
-			gone = append(gone, name)
+	kinds := kube.PrunableKinds
+	stale := make([][]kube.Ref, len(kinds))
+	legacy := make([][]kube.Ref, len(kinds))
+	errs := make([]error, 2*len(kinds))
+	var fns []func()
+	for i, k := range kinds {
+		fns = append(fns, func() { stale[i], errs[2*i] = listNotRendered(ctx, c, p.namespace, k, p.o.owner().Selector(), keep) },
+			func() {
+				legacy[i], errs[2*i+1] = listNotRendered(ctx, c, p.namespace, k, p.o.owner().LegacySelector(), keep)
+			})
+	}
+	parallel(fns...)
+	if err := firstError(errs); err != nil {
+		return nil, fmt.Errorf("listing objects to prune: %w", err)
+	}
+	return &owned{stale: sorted(flatten(stale)), legacy: sorted(flatten(legacy))}, nil
+}
+
+func listNotRendered(ctx context.Context, c *kube.Client, ns string, k schema.GroupVersionKind, selector string, keep map[string]bool) ([]kube.Ref, error) {
+	list, err := c.List(ctx, k, ns, selector)
+	if err != nil {
+		return nil, err
+	}
+	var out []kube.Ref
+	for i := range list.Items {
+		item := &list.Items[i]
+		ref := kube.Ref{Group: k.Group, Version: k.Version, Kind: k.Kind, Namespace: ns, Name: item.GetName()}
+		if !keep[ref.String()] && item.GetDeletionTimestamp() == nil {
+			out = append(out, ref)
 		}
 	}
-	sort.Strings(gone)
-	return gone, nil
+	return out, nil
 }
 
-// prune deletes the owned objects found by prunable; it runs only once the new revision is healthy.
-func prune(ctx context.Context, r kube.Runner, ns string, gone []string) ([]report.Change, error) {
-	if len(gone) == 0 {
-		return nil, nil
+// prune deletes the stale objects except those a rollback target still uses; it runs only once the new
+// revision is healthy.
+func prune(ctx context.Context, c *kube.Client, ns string, gone []kube.Ref, inUse map[string]string) ([]report.Change, error) {
+	var changes []report.Change
+	var errs []error
+	for _, r := range gone {
+		if rev, ok := inUse[r.String()]; ok {
+			changes = append(changes, report.Change{Object: r.String(), Action: "kept: used by revision " + rev + ", a rollback target"})
+			continue
+		}
+		err := c.Delete(ctx, r.GVK(), ns, r.Name, nil)
+		if err != nil && !kube.HasReason(err, kube.NotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		changes = append(changes, report.Change{Object: r.String(), Action: "pruned"})
 	}
-	if _, err := kube.Exec(ctx, r, kube.Delete(ns, gone)); err != nil {
-		return nil, fmt.Errorf("the new revision is healthy, but pruning %s failed: %w", strings.Join(gone, ", "), err)
+	if err := errors.Join(errs...); err != nil {
+		return changes, fmt.Errorf("the new revision is healthy, but pruning failed: %w", err)
 	}
-	return changesAll(gone, "pruned"), nil
+	return changes, nil
 }
 
-func changesAll(objects []string, action string) []report.Change {
+func changesAll(refs []kube.Ref, action string) []report.Change {
 	var out []report.Change
-	for _, o := range objects {
-		out = append(out, report.Change{Object: o, Action: action})
+	for _, r := range refs {
+		out = append(out, report.Change{Object: r.String(), Action: action})
 	}
 	return out
 }
 
-// parallel runs independent kubectl reads at once: each is a process (or container) start plus a round trip.
+// parallel runs independent requests at once: each is a round trip.
 func parallel(fns ...func()) {
 	var wg sync.WaitGroup
 	for _, f := range fns {
@@ -122,4 +215,56 @@ func parallel(fns ...func()) {
 		go func() { defer wg.Done(); f() }()
 	}
 	wg.Wait()
+}
+
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func flatten(parts [][]kube.Ref) []kube.Ref {
+	var out []kube.Ref
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func sorted(refs []kube.Ref) []kube.Ref {
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	return refs
+}
+
+// ApplyObjects applies objects as they are, all or nothing (bootstrap's namespaces, as an administrator).
+// With dryRun it stops after the server-side dry-run and reports what the apply would do.
+func ApplyObjects(ctx context.Context, c *kube.Client, manifests []byte, dryRun bool) ([]report.Change, error) {
+	objs, err := kube.ParseManifests(manifests)
+	if err != nil {
+		return nil, err
+	}
+	if !dryRun {
+		res := &applied{}
+		err := applyValidated(ctx, c, objs, res)
+		return res.changes, err
+	}
+	var changes []report.Change
+	for _, o := range objs {
+		before, err := currentVersion(ctx, c, o)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Apply(ctx, o.Body, kube.ApplyOptions{DryRun: true}); err != nil {
+			return nil, err
+		}
+		action := "would be created"
+		if before != "" {
+			action = "exists (would be applied)"
+		}
+		changes = append(changes, report.Change{Object: o.Ref.String(), Action: action})
+	}
+	return changes, nil
 }

@@ -1,6 +1,8 @@
-// Integration tests of the deployer against a real kube-apiserver (kwok nodes): fresh deploy, new digest
-// with a plan first, prune, all-or-nothing dry-run, failing rollouts with rollback, the lock, an apiserver
-// restart mid-wait, and least privilege. Each test has its own namespace.
+// Integration tests of the deployer against a real kube-apiserver (kwok nodes), through a kubectl proxy:
+// fresh deploy, new digest with a plan first, prune, all-or-nothing dry-run, failing rollouts with rollback,
+// the lock, an apiserver restart mid-wait, and least privilege. Each test has its own namespace. The tests
+// of issue-specific behaviour (faults, shared namespaces, releases) are in faults_test.go and
+// release_test.go.
 package deploy
 
 import (
@@ -18,7 +20,7 @@ import (
 	"dagger/ship/internal/rollout"
 )
 
-func changeOf(r *report.Report, obj string) string {
+func changeIn(r *report.Report, obj string) string {
 	for _, c := range r.Changes {
 		if c.Object == obj {
 			return c.Action
@@ -37,14 +39,14 @@ func TestFreshDeployThenNewDigestWithPlan(t *testing.T) {
 	if !rep.Succeeded || len(rep.Workloads) != 1 || rep.Workloads[0].Outcome != "rolled out" || rep.Workloads[0].Revision != "1" {
 		t.Fatalf("fresh deploy report: %+v", rep.Workloads)
 	}
-	if got := changeOf(rep, "deployment.apps/fastapi-app"); got != "created" {
+	if got := changeIn(rep, "deployment.apps/fastapi-app"); got != "created" {
 		t.Fatalf("deployment change = %q", got)
 	}
 	if md := rep.Markdown(); !strings.Contains(md, "dev: succeeded") || !strings.Contains(md, imgA) {
 		t.Fatalf("markdown:\n%s", md)
 	}
 
-	plan, err := Plan(context.Background(), e.r, e.options(imgB))
+	plan, err := Plan(context.Background(), e.Client, e.options(imgB))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +61,14 @@ func TestFreshDeployThenNewDigestWithPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Workloads[0].Revision != "2" || changeOf(rep, "deployment.apps/fastapi-app") != "configured" || changeOf(rep, "service/fastapi-app") != "unchanged" {
+	if rep.Workloads[0].Revision != "2" || changeIn(rep, "deployment.apps/fastapi-app") != "configured" || changeIn(rep, "service/fastapi-app") != "unchanged" {
 		t.Fatalf("second deploy: workloads %+v changes %+v", rep.Workloads, rep.Changes)
 	}
 	st := e.status()
 	if len(st.Workloads) != 1 || st.Workloads[0].Revision != "2" || st.Workloads[0].Images[0] != imgB || st.Workloads[0].Available != 1 {
 		t.Fatalf("status: %s", st)
 	}
-	plan, err = Plan(context.Background(), e.r, e.options(imgB))
+	plan, err = Plan(context.Background(), e.Client, e.options(imgB))
 	if err != nil || !plan.Empty() {
 		t.Fatalf("plan after deploy: %v %s", err, plan.Summary())
 	}
@@ -75,8 +77,7 @@ func TestFreshDeployThenNewDigestWithPlan(t *testing.T) {
 func TestPruneOnlyOwnedObjects(t *testing.T) {
 	e := newEnv(t)
 	img := image("prune")
-	extra := "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: " + e.ns +
-		"\n  labels: {app.kubernetes.io/managed-by: ship, ship/overlay: dev}\ndata: {k: v}\n"
+	extra := ownedConfigMap(e.ns, "extra", app, "dev")
 	o := e.options(img)
 	o.Manifests = append(o.Manifests, extra...)
 	if _, err := e.run(o); err != nil {
@@ -84,15 +85,15 @@ func TestPruneOnlyOwnedObjects(t *testing.T) {
 	}
 	e.kubectl("create", "configmap", "foreign", "-n", e.ns, "--from-literal=k=v")
 	e.kubectl("create", "configmap", "other-overlay", "-n", e.ns, "--from-literal=k=v")
-	e.kubectl("label", "configmap", "other-overlay", "-n", e.ns, "app.kubernetes.io/managed-by=ship", "ship/overlay=prod")
+	e.kubectl("label", "configmap", "other-overlay", "-n", e.ns, "app.kubernetes.io/managed-by=ship", "ship/app="+app, "ship/overlay=prod")
 
-	plan, err := Plan(context.Background(), e.r, e.options(img))
+	plan, err := Plan(context.Background(), e.Client, e.options(img))
 	if err != nil || !slices.Equal(plan.Prune, []string{"configmap/extra"}) {
 		t.Fatalf("plan prune = %v, %v", plan.Prune, err)
 	}
 	// A failed rollout prunes nothing: the revision it rolls back to may still use the object.
 	rep, err := e.run(e.options(image("prune-bad"), fault("ImagePullBackOff")))
-	if err == nil || changeOf(rep, "configmap/extra") != "kept: not pruned, the rollout failed" {
+	if err == nil || changeIn(rep, "configmap/extra") != "kept: not pruned, the rollout failed" {
 		t.Fatalf("failed deploy: err %v, changes %+v", err, rep.Changes)
 	}
 	e.kubectl("get", "configmap", "extra", "-n", e.ns)
@@ -100,7 +101,7 @@ func TestPruneOnlyOwnedObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if changeOf(rep, "configmap/extra") != "pruned" {
+	if changeIn(rep, "configmap/extra") != "pruned" {
 		t.Fatalf("changes: %+v", rep.Changes)
 	}
 	names := e.kubectl("get", "configmaps", "-n", e.ns, "-o", "name")
@@ -272,11 +273,11 @@ func TestConcurrentDeploysDoNotInterleave(t *testing.T) {
 func TestLockHeldRefusesAndExpiredLockIsTakenOver(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	held, err := lock.Acquire(ctx, e.r, lock.Options{Namespace: e.ns, Holder: "someone-else", TTL: 3 * time.Second})
+	held, err := lock.Acquire(ctx, e.Client, lock.Options{Namespace: e.ns, Holder: "someone-else", TTL: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = held // never released: its holder "crashed"
+	_ = held // never renewed nor released: its holder "crashed"
 	o := e.options(image("x"))
 	o.LockWait = 0
 	_, err = e.run(o)
@@ -284,27 +285,14 @@ func TestLockHeldRefusesAndExpiredLockIsTakenOver(t *testing.T) {
 	if !errors.As(err, &he) || he.Holder != "someone-else" || !strings.Contains(err.Error(), "someone-else") {
 		t.Fatalf("err = %v", err)
 	}
-	time.Sleep(3500 * time.Millisecond)
+	// A waiter takes over once it has itself seen the lock go unrenewed for its TTL.
+	o.LockWait = 10 * time.Second
 	if _, err := e.run(o); err != nil {
 		t.Fatalf("expired lock not taken over: %v", err)
 	}
-	if err := held.Renew(ctx); err == nil || !strings.Contains(err.Error(), "taken over") {
+	if err := held.Renew(ctx); err == nil || !strings.Contains(err.Error(), "lost the deploy lock") {
 		t.Fatalf("the crashed holder could still renew: %v", err)
 	}
-}
-
-// startLineWriter signals once a rollout progress line appears.
-type startLineWriter struct {
-	testWriter
-	once    sync.Once
-	started chan struct{}
-}
-
-func (w *startLineWriter) Write(p []byte) (int, error) {
-	if strings.HasPrefix(string(p), "deployment/fastapi-app: ") {
-		w.once.Do(func() { close(w.started) })
-	}
-	return w.testWriter.Write(p)
 }
 
 func TestAPIServerRestartMidWait(t *testing.T) {
@@ -318,7 +306,7 @@ func TestAPIServerRestartMidWait(t *testing.T) {
 	restarted := make(chan error, 1)
 	go func() {
 		<-w.started
-		restarted <- e.c.RestartAPIServer(context.Background(), 3*time.Second)
+		restarted <- e.Cluster.RestartAPIServer(context.Background(), 3*time.Second)
 	}()
 	rep, err := e.run(o)
 	if err != nil {
@@ -334,26 +322,22 @@ func TestAPIServerRestartMidWait(t *testing.T) {
 
 func TestLeastPrivilege(t *testing.T) {
 	e := newEnv(t)
-	kc, err := e.c.UserKubeconfig("ci-deployer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := kube.ExecRunner{Kubectl: e.c.KubectlPath, Kubeconfig: kc}
+	c := e.UserClient("ci-deployer")
 	ctx := context.Background()
-	_, err = Run(ctx, r, e.options(image("x")))
+	_, err := Run(ctx, c, e.options(image("x")))
 	if !kube.HasReason(err, kube.Forbidden) || !strings.Contains(err.Error(), `user "ci-deployer" cannot create configmaps in namespace "`+e.ns+`"`) ||
 		!strings.Contains(err.Error(), `needs the "edit" ClusterRole bound in that namespace`) {
 		t.Fatalf("without a binding: err = %v", err)
 	}
 	e.kubectl("create", "rolebinding", "ci-deployer-edit", "-n", e.ns, "--clusterrole=edit", "--user=ci-deployer")
-	rep, err := Run(ctx, r, e.options(image("x")))
+	rep, err := Run(ctx, c, e.options(image("x")))
 	if err != nil || !rep.Succeeded {
 		t.Fatalf("with edit bound: %v", err)
 	}
 	if left := e.kubectl("get", "configmaps", "-n", e.ns, "-o", "name"); strings.Contains(left, lock.Name) {
 		t.Fatalf("the deploy lock was not released:\n%s", left)
 	}
-	if _, err := Rollback(ctx, r, e.ns, "dev", 0, testWriter{t}); err == nil || !strings.Contains(err.Error(), "no earlier revision") {
+	if _, err := Rollback(ctx, c, RollbackOptions{App: app, Overlay: "dev", Namespace: e.ns, Progress: testWriter{t}}); err == nil || !strings.Contains(err.Error(), "no earlier revision") {
 		t.Fatalf("rollback with a single revision: %v", err)
 	}
 }
@@ -366,7 +350,7 @@ func TestManualRollback(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rep, err := Rollback(context.Background(), e.r, e.ns, "dev", 1, testWriter{t})
+	rep, err := e.rollback(1)
 	if err != nil || len(rep.Rollbacks) != 1 || rep.Rollbacks[0].Images[0] != a || !rep.Rollbacks[0].Healthy {
 		t.Fatalf("rollback: %v %+v", err, rep)
 	}

@@ -1,6 +1,7 @@
-// Package deploy is the deployer's entry points: Run (lock, apply, wait, diagnose, roll back, report),
-// Plan, Rollback and Status. This file validates the options up front so a bad input is rejected before
-// anything touches the cluster, never half-way through.
+// Package deploy is the deployer's entry points: Run (lock, apply, wait, diagnose, roll back, record,
+// prune, report), Plan, Rollback, Status, Preflight and the release record promote reads. This file
+// validates the options up front so a bad input is rejected before anything touches the cluster, never
+// half-way through.
 package deploy
 
 import (
@@ -19,15 +20,16 @@ import (
 
 // Options for Run and Plan.
 type Options struct {
-	Overlay, Namespace, Image, Owner string
-	Manifests                        []byte        // rendered, validated YAML
-	Timeout                          time.Duration // 0 = from each workload's progressDeadlineSeconds
-	NoRollback                       bool
-	LockWait                         time.Duration // how long to wait for another deploy's lock
-	LockTTL                          time.Duration // 0 = lock.DefaultTTL
-	UnschedulableGrace               time.Duration // 0 = rollout.DefaultUnschedulableGrace
-	Progress                         io.Writer
-	Now                              func() time.Time
+	App, Overlay, Namespace, Image, Owner string
+	Release                               Release // what the release record says on success
+	Manifests                             []byte  // rendered, validated YAML
+	Timeout                               time.Duration
+	NoRollback                            bool
+	LockWait                              time.Duration // how long to wait for another deploy's lock
+	LockTTL                               time.Duration // 0 = lock.DefaultTTL
+	UnschedulableGrace                    time.Duration // 0 = rollout.DefaultUnschedulableGrace
+	Progress                              io.Writer
+	Now                                   func() time.Time
 	// Stage, when set, wraps each stage (lock, apply, wait, diagnose and roll back), e.g. in a trace span.
 	Stage func(ctx context.Context, name string) (context.Context, func())
 }
@@ -40,6 +42,9 @@ func (o Options) stage(ctx context.Context, name string) (context.Context, func(
 	return o.Stage(ctx, name)
 }
 
+// owner is what this deploy owns: the app's overlay.
+func (o Options) owner() kube.Owner { return kube.Owner{App: o.App, Overlay: o.Overlay} }
+
 // plan is the validated form of Options.
 type plan struct {
 	o          Options
@@ -47,11 +52,15 @@ type plan struct {
 	namespaces []kube.Object // Namespace objects, applied first
 	objects    []kube.Object // everything else
 	workloads  []kube.Ref
+	scaled     map[string]string // workload ref -> the rendered HorizontalPodAutoscaler that scales it
 }
 
 func prepare(o Options) (*plan, error) {
 	if o.Overlay == "" {
 		return nil, errors.New("deploy: the overlay name is empty: pass the overlay that was rendered (e.g. dev)")
+	}
+	if o.App == "" {
+		return nil, errors.New("deploy: the app name is empty: pass the name ownership labels carry (--app-name)")
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -63,7 +72,7 @@ func prepare(o Options) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	p := &plan{o: o, namespace: o.Namespace}
+	p := &plan{o: o, namespace: o.Namespace, scaled: map[string]string{}}
 	if p.namespace == "" {
 		if p.namespace, err = kube.NamespaceOf(objs); err != nil {
 			return nil, fmt.Errorf("deploy: %w", err)
@@ -89,11 +98,19 @@ func (p *plan) add(obj kube.Object) error {
 		return fmt.Errorf("deploy: %s is in namespace %q but the deploy targets %q: fix metadata.namespace in the overlay", obj.Ref, obj.Namespace, p.namespace)
 	}
 	obj.Namespace = p.namespace
+	obj.Body.SetNamespace(p.namespace)
 	p.objects = append(p.objects, obj)
-	if obj.Group == "apps" && (obj.Kind == "Deployment" || obj.Kind == "StatefulSet" || obj.Kind == "DaemonSet") {
+	if isWorkload(obj.Ref) {
 		p.workloads = append(p.workloads, obj.Ref)
 	}
+	if target, ok := scaleTarget(obj.Body); ok {
+		p.scaled[target] = obj.Name
+	}
 	return nil
+}
+
+func isWorkload(r kube.Ref) bool {
+	return r.Group == "apps" && (r.Kind == "Deployment" || r.Kind == "StatefulSet" || r.Kind == "DaemonSet")
 }
 
 // hasLoadBalancer: the set has a LoadBalancer Service, whose address the report should show.

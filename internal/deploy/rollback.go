@@ -1,11 +1,14 @@
 // Roll back a failed rollout. Only Deployments whose revision this deploy changed are undone, to exactly
-// the revision they had before (`rollout undo --to-revision`), then waited on until healthy again. Guards
-// against undoing a workload the deploy did not touch, and against a rollback reported as done that never
-// became healthy.
+// the revision they had before, then waited on until healthy again. The failed revision's ReplicaSet is
+// marked failed first: after a rollback Kubernetes renumbers the restored revision, so "the previous
+// revision" is then the broken one, and a later manual rollback must skip it. Guards against undoing a
+// workload the deploy did not touch, a rollback reported as done that never became healthy, and a manual
+// rollback that brings the broken release back.
 package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -15,25 +18,30 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"dagger/ship/internal/kube"
 	"dagger/ship/internal/report"
 	"dagger/ship/internal/rollout"
 )
 
+// FailedAnnotation marks a ReplicaSet whose rollout ship saw fail; its value says why.
+const FailedAnnotation = "ship/rollout-failed"
+
+// RollbackManager is the field manager of the rollback's change to the pod template.
+const RollbackManager = "ship-rollback"
+
 // revision is a Deployment's revision and pod-template images at one moment.
 type revision struct {
 	Number string
 	Images []string
+	Failed string // why ship recorded this revision as failed, "" if not
+	rs     *appsv1.ReplicaSet
 }
 
-// deploymentRevisions reads the current revision of every Deployment in the namespace.
-func deploymentRevisions(ctx context.Context, r kube.Runner, ns, selector string) (map[string]revision, error) {
-	out, err := kube.Exec(ctx, r, kube.GetWorkloads(ns, selector))
-	if err != nil {
-		return nil, err
-	}
-	objs, err := kube.DecodeList(out)
+// deploymentRevisions reads the current revision of every Deployment matching the selector.
+func deploymentRevisions(ctx context.Context, c *kube.Client, ns, selector string) (map[string]revision, error) {
+	objs, err := c.Read(ctx, ns, selector, kube.DeploymentKind)
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +71,10 @@ func replicas(p *int32) int32 {
 
 // undoTarget is one Deployment to roll back.
 type undoTarget struct {
-	Ref  kube.Ref
-	From string   // the failed revision
-	To   revision // the revision to restore
+	Ref    kube.Ref
+	From   string // the failed revision
+	To     revision
+	Reason string // why From failed, recorded on its ReplicaSet; "" for a manual rollback
 }
 
 // rollbackTargets picks failed Deployments whose revision this deploy changed; notes explain the rest.
@@ -83,26 +92,32 @@ func rollbackTargets(failed []rollout.WorkloadResult, before map[string]revision
 		case prev.Number == w.Revision:
 			notes = append(notes, fmt.Sprintf("%s: this deploy did not change its revision (%s), so it was not rolled back", name, prev.Number))
 		default:
-			targets = append(targets, undoTarget{Ref: w.Workload, From: w.Revision, To: prev})
+			targets = append(targets, undoTarget{Ref: w.Workload, From: w.Revision, To: prev, Reason: string(w.Outcome) + ": " + w.Reason})
 		}
 	}
 	return targets, notes
 }
 
 // undo rolls the targets back and waits for them; each rollback says whether it is healthy again.
-func undo(ctx context.Context, r kube.Runner, ns string, targets []undoTarget, timeout time.Duration, progress io.Writer) ([]report.Rollback, error) {
+func undo(ctx context.Context, c *kube.Client, ns string, targets []undoTarget, timeout time.Duration, progress io.Writer) ([]report.Rollback, error) {
+	history, err := revisionHistory(ctx, c, ns)
+	if err != nil {
+		return nil, err
+	}
 	var rbs []report.Rollback
 	var refs []kube.Ref
 	for _, t := range targets {
-		to, _ := strconv.ParseInt(t.To.Number, 10, 64)
 		fmt.Fprintf(progress, "rolling back %s from revision %s to revision %s (%s)\n", rollout.Short(t.Ref), t.From, t.To.Number, strings.Join(t.To.Images, ", "))
-		if _, err := kube.Exec(ctx, r, kube.RolloutUndo(ns, t.Ref, to)); err != nil {
+		if err := undoOne(ctx, c, ns, t, history[t.Ref.Name]); err != nil {
 			return rbs, fmt.Errorf("rolling back %s: %w", rollout.Short(t.Ref), err)
 		}
 		rbs = append(rbs, report.Rollback{Workload: rollout.Short(t.Ref), FromRevision: t.From, ToRevision: t.To.Number, Images: t.To.Images})
 		refs = append(refs, t.Ref)
 	}
-	res, werr := rollout.Wait(ctx, r, rollout.Options{Namespace: ns, Workloads: refs, Timeout: timeout, Progress: progress})
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	src := c.Watch(wctx, ns, rollout.Kinds(refs, false)...)
+	res, werr := rollout.Wait(ctx, src, rollout.Options{Namespace: ns, Workloads: refs, Timeout: timeout, Progress: progress})
 	for i := range rbs {
 		if res == nil || i >= len(res.Workloads) {
 			continue
@@ -119,42 +134,117 @@ func undo(ctx context.Context, r kube.Runner, ns string, targets []undoTarget, t
 	return rbs, nil
 }
 
-// Rollback manually rolls the overlay's Deployments back (toRevision 0 = the previous revision) and waits.
-func Rollback(ctx context.Context, r kube.Runner, namespace, overlay string, toRevision int64, progress io.Writer) (*report.Report, error) {
-	if progress == nil {
-		progress = io.Discard
+// undoOne marks the failed revision (automatic rollbacks) and restores the target revision's pod template
+// and annotations, as `kubectl rollout undo` does.
+func undoOne(ctx context.Context, c *kube.Client, ns string, t undoTarget, history map[int64]revision) error {
+	if t.Reason != "" {
+		if from, ok := history[number(t.From)]; ok {
+			if err := markFailed(ctx, c, ns, from.rs.Name, t.Reason); err != nil {
+				return err
+			}
+		}
 	}
-	rep := &report.Report{Action: "rollback", Overlay: overlay, Namespace: namespace, Started: time.Now()}
-	l, err := acquire(ctx, r, Options{Namespace: namespace, Owner: "manual rollback", LockWait: time.Minute, Progress: progress}, namespace, rep)
+	to, ok := history[number(t.To.Number)]
+	if !ok {
+		return fmt.Errorf("revision %s is no longer in its history (revisionHistoryLimit too low?)", t.To.Number)
+	}
+	patch, err := undoPatch(ctx, c, ns, t.Ref.Name, to.rs)
+	if err != nil {
+		return err
+	}
+	_, err = c.Patch(ctx, kube.DeploymentKind, ns, t.Ref.Name, types.JSONPatchType, patch, RollbackManager)
+	return err
+}
+
+func markFailed(ctx context.Context, c *kube.Client, ns, rs, reason string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{FailedAnnotation: firstLine(reason)}}})
+	if _, err := c.Patch(ctx, kube.ReplicaSetKind, ns, rs, types.MergePatchType, patch, RollbackManager); err != nil {
+		return fmt.Errorf("recording the failed revision on replicaset %s: %w", rs, err)
+	}
+	return nil
+}
+
+// annotationsKept are the Deployment's own annotations a rollback keeps (as kubectl rollout undo does);
+// every other annotation comes from the restored revision, the release record among them.
+var annotationsKept = map[string]bool{
+	"kubectl.kubernetes.io/last-applied-configuration": true, rollout.RevisionAnnotation: true,
+	"deployment.kubernetes.io/revision-history": true, "deployment.kubernetes.io/desired-replicas": true,
+	"deployment.kubernetes.io/max-replicas": true, "deprecated.deployment.rollback.to": true, FailedAnnotation: true,
+}
+
+// undoPatch is the JSON patch that puts a ReplicaSet's template and annotations back on its Deployment,
+// guarded by the Deployment's resourceVersion so a concurrent change is not overwritten.
+func undoPatch(ctx context.Context, c *kube.Client, ns, name string, rs *appsv1.ReplicaSet) ([]byte, error) {
+	live, err := c.Get(ctx, kube.DeploymentKind, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := rs.Spec.Template.DeepCopy()
+	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	ann := map[string]string{}
+	for k, v := range live.GetAnnotations() {
+		if annotationsKept[k] {
+			ann[k] = v
+		}
+	}
+	for k, v := range rs.Annotations {
+		if !annotationsKept[k] {
+			ann[k] = v
+		}
+	}
+	return json.Marshal([]map[string]any{
+		{"op": "test", "path": "/metadata/resourceVersion", "value": live.GetResourceVersion()},
+		{"op": "replace", "path": "/spec/template", "value": tmpl},
+		{"op": "replace", "path": "/metadata/annotations", "value": ann},
+	})
+}
+
+// RollbackOptions configure a manual rollback.
+type RollbackOptions struct {
+	App, Overlay, Namespace string
+	ToRevision              int64 // 0 = the newest earlier revision that did not fail
+	Timeout                 time.Duration
+	LockWait                time.Duration
+	Progress                io.Writer
+}
+
+// Rollback manually rolls the overlay's Deployments back and waits until they are healthy.
+func Rollback(ctx context.Context, c *kube.Client, o RollbackOptions) (*report.Report, error) {
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	rep := &report.Report{Action: "rollback", Overlay: o.Overlay, Namespace: o.Namespace, Started: time.Now()}
+	ctx, l, err := acquire(ctx, c, Options{Namespace: o.Namespace, Owner: "manual rollback", LockWait: o.LockWait, Progress: o.Progress, Now: time.Now}, o.Namespace, rep)
 	if err != nil {
 		return rep, err
 	}
-	defer release(ctx, l, rep, progress)
-	targets, err := manualTargets(ctx, r, namespace, overlay, toRevision)
+	defer release(ctx, l, rep, o.Progress)
+	owner := kube.Owner{App: o.App, Overlay: o.Overlay}
+	targets, err := manualTargets(ctx, c, o.Namespace, owner, o.ToRevision)
 	if err != nil {
 		return rep, err
 	}
-	rep.Rollbacks, err = undo(ctx, r, namespace, targets, 0, progress)
+	rep.Rollbacks, err = undo(ctx, c, o.Namespace, targets, o.Timeout, o.Progress)
 	rep.Finished = time.Now()
 	if err != nil {
 		rep.Summary = err.Error()
-		return rep, err
+		return rep, lockCause(ctx, err)
 	}
 	rep.Succeeded = true
 	rep.Summary = fmt.Sprintf("rolled back %d deployment(s), healthy", len(targets))
 	return rep, nil
 }
 
-// manualTargets finds the overlay's Deployments and the revision each goes back to.
-func manualTargets(ctx context.Context, r kube.Runner, ns, overlay string, toRevision int64) ([]undoTarget, error) {
-	cur, err := deploymentRevisions(ctx, r, ns, kube.OwnedSelector(overlay))
+// manualTargets finds the owner's Deployments and the revision each goes back to.
+func manualTargets(ctx context.Context, c *kube.Client, ns string, owner kube.Owner, toRevision int64) ([]undoTarget, error) {
+	cur, err := deploymentRevisions(ctx, c, ns, owner.Selector())
 	if err != nil {
 		return nil, fmt.Errorf("finding the deployments to roll back: %w", err)
 	}
 	if len(cur) == 0 {
-		return nil, fmt.Errorf("no deployments of overlay %q in namespace %s: nothing to roll back", overlay, ns)
+		return nil, fmt.Errorf("no deployments of app %q overlay %q in namespace %s: nothing to roll back", owner.App, owner.Overlay, ns)
 	}
-	history, err := revisionHistory(ctx, r, ns)
+	history, err := revisionHistory(ctx, c, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -164,23 +254,21 @@ func manualTargets(ctx context.Context, r kube.Runner, ns, overlay string, toRev
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, undoTarget{Ref: kube.Ref{Group: "apps", Kind: "Deployment", Namespace: ns, Name: name}, From: rev.Number, To: to})
+		targets = append(targets, undoTarget{Ref: kube.Ref{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: name}, From: rev.Number, To: to})
 	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Ref.Name < targets[j].Ref.Name })
 	return targets, nil
 }
 
-// revisionHistory maps deployment name -> revision number -> that revision's images, from ReplicaSets.
-func revisionHistory(ctx context.Context, r kube.Runner, ns string) (map[string]map[int64]revision, error) {
-	out, err := kube.Exec(ctx, r, kube.GetReplicaSets(ns))
+// revisionHistory maps deployment name -> revision number -> that revision, from ReplicaSets.
+func revisionHistory(ctx context.Context, c *kube.Client, ns string) (map[string]map[int64]revision, error) {
+	objs, err := c.Read(ctx, ns, "", kube.ReplicaSetKind)
 	if err != nil {
 		return nil, fmt.Errorf("reading the revision history: %w", err)
 	}
-	objs, err := kube.DecodeList(out)
-	if err != nil {
-		return nil, err
-	}
 	h := map[string]map[int64]revision{}
-	for _, rs := range objs.ReplicaSets {
+	for i := range objs.ReplicaSets {
+		rs := &objs.ReplicaSets[i]
 		for _, o := range rs.OwnerReferences {
 			n, err := strconv.ParseInt(rs.Annotations[rollout.RevisionAnnotation], 10, 64)
 			if o.Kind != "Deployment" || err != nil {
@@ -189,41 +277,59 @@ func revisionHistory(ctx context.Context, r kube.Runner, ns string) (map[string]
 			if h[o.Name] == nil {
 				h[o.Name] = map[int64]revision{}
 			}
-			h[o.Name][n] = revision{Number: strconv.FormatInt(n, 10), Images: podImages(rs.Spec.Template.Spec.Containers)}
+			h[o.Name][n] = revision{Number: strconv.FormatInt(n, 10), Images: podImages(rs.Spec.Template.Spec.Containers),
+				Failed: rs.Annotations[FailedAnnotation], rs: rs}
 		}
 	}
 	return h, nil
 }
 
-// pickRevision chooses the requested revision, or the newest one older than the current.
+// pickRevision chooses the requested revision, or the newest one older than the current that did not fail.
 func pickRevision(name, current string, history map[int64]revision, want int64) (revision, error) {
-	cur, _ := strconv.ParseInt(current, 10, 64)
+	cur := number(current)
 	if want > 0 {
-		if rev, ok := history[want]; ok && want != cur {
-			return rev, nil
+		rev, ok := history[want]
+		switch {
+		case !ok || want == cur:
+			return revision{}, fmt.Errorf("deployment/%s has no revision %d to roll back to (current %s, known %s)", name, want, current, known(history))
+		case rev.Failed != "":
+			return revision{}, fmt.Errorf("deployment/%s revision %d is the one ship saw fail (%s): pick another (known %s)", name, want, rev.Failed, known(history))
 		}
-		return revision{}, fmt.Errorf("deployment/%s has no revision %d to roll back to (current %s, known %s)", name, want, current, known(history))
+		return rev, nil
 	}
 	best := int64(0)
-	for n := range history {
-		if n < cur && n > best {
+	for n, rev := range history {
+		if n < cur && n > best && rev.Failed == "" {
 			best = n
 		}
 	}
 	if best == 0 {
-		return revision{}, fmt.Errorf("deployment/%s has no earlier revision than %s to roll back to", name, current)
+		return revision{}, fmt.Errorf("deployment/%s has no earlier revision than %s that did not fail (known %s)", name, current, known(history))
 	}
 	return history[best], nil
 }
 
+func number(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
 func known(h map[int64]revision) string {
-	var s []string
+	var ns []int64
 	for n := range h {
-		s = append(s, strconv.FormatInt(n, 10))
+		ns = append(ns, n)
 	}
-	if len(s) == 0 {
+	if len(ns) == 0 {
 		return "none"
 	}
-	sort.Strings(s)
+	sort.Slice(ns, func(i, j int) bool { return ns[i] < ns[j] })
+	var s []string
+	for _, n := range ns {
+		item := strconv.FormatInt(n, 10)
+		if h[n].Failed != "" {
+			item += " (failed)"
+		}
+		s = append(s, item)
+	}
 	return strings.Join(s, ", ")
 }

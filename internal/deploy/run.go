@@ -1,6 +1,9 @@
-// Run: lock -> apply -> wait -> (diagnose, roll back) -> report. The deploy tells the truth: it returns an
-// error whenever the workloads are not healthy, even after a successful rollback, and the report and the
-// error both say what failed, why, and what was rolled back to. The lock is always released.
+// Run: lock -> apply -> wait -> (diagnose, roll back) -> record -> prune -> report. The deploy tells the
+// truth: it returns an error whenever the workloads are not healthy, even after a successful rollback, and
+// the report and the error both say what failed, why, and what was rolled back to. An apply that fails
+// half-way is followed like any other (the workloads it changed are waited on and rolled back). A deploy
+// that loses its lock stops where it is: someone else owns the namespace then, so it neither prunes nor
+// rolls back. The lock is always released (if still ours).
 package deploy
 
 import (
@@ -46,7 +49,7 @@ func (f *Failure) Error() string {
 func (f *Failure) Unwrap() error { return f.Cause }
 
 // Run deploys the rendered manifests and returns an error unless every workload rolled out.
-func Run(ctx context.Context, r kube.Runner, o Options) (*report.Report, error) {
+func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error) {
 	p, err := prepare(o)
 	if err != nil {
 		return nil, err
@@ -54,103 +57,250 @@ func Run(ctx context.Context, r kube.Runner, o Options) (*report.Report, error) 
 	o = p.o
 	rep := &report.Report{Action: "deploy", Overlay: o.Overlay, Namespace: p.namespace, Image: o.Image, Started: o.Now()}
 	sctx, end := o.stage(ctx, "lock "+p.namespace)
-	l, err := acquire(sctx, r, o, p.namespace, rep)
+	ctx, l, err := acquire(sctx, c, o, p.namespace, rep)
 	end()
 	if err != nil {
 		return finish(rep, o, err)
 	}
 	defer release(ctx, l, rep, o.Progress)
-	before, stale, err := readBefore(ctx, r, p)
+	b, err := readBefore(ctx, c, p)
 	if err != nil {
-		return finish(rep, o, err)
+		return finish(rep, o, lockCause(ctx, err))
 	}
 	sctx, end = o.stage(ctx, "apply")
-	rep.Changes, err = apply(sctx, r, p)
+	done, err := applyAll(sctx, c, p, b, rep)
 	end()
 	rep.Applied = o.Now()
 	if err != nil {
-		return finish(rep, o, err)
+		var ae *ApplyError
+		if errors.As(err, &ae) && ctx.Err() == nil {
+			sctx, end = o.stage(ctx, "follow the partial apply")
+			defer end()
+			return finish(rep, o, recoverPartial(sctx, c, p, done, ae, b.revisions, rep))
+		}
+		return finish(rep, o, lockCause(ctx, err))
 	}
-	printChanges(o.Progress, rep.Changes)
 	sctx, end = o.stage(ctx, "wait for rollout")
-	res, werr := rollout.Wait(sctx, r, rollout.Options{Namespace: p.namespace, Workloads: p.workloads, Services: p.hasLoadBalancer(),
-		Timeout: o.Timeout, UnschedulableGrace: o.UnschedulableGrace, Progress: o.Progress, Now: o.Now})
+	res, werr := wait(sctx, c, p, p.workloads, p.hasLoadBalancer())
 	end()
 	rep.Workloads = workloadRows(res)
 	if werr != nil {
-		rep.Changes = append(rep.Changes, changesAll(stale, "kept: not pruned, the rollout failed")...)
+		if ctx.Err() != nil {
+			return finish(rep, o, lockCause(ctx, werr))
+		}
+		rep.Changes = append(rep.Changes, changesAll(b.owned.stale, "kept: not pruned, the rollout failed")...)
 		sctx, end = o.stage(ctx, "diagnose and roll back")
 		defer end()
-		return finish(rep, o, recoverFailure(sctx, r, p, res, werr, before, rep))
+		return finish(rep, o, recoverFailure(sctx, c, p, res, werr, b.revisions, rep))
 	}
-	rep.Addresses = addresses(res.Last, o.Overlay)
-	sctx, end = o.stage(ctx, "prune")
-	pruned, err := prune(sctx, r, p.namespace, stale)
-	end()
-	printChanges(o.Progress, pruned)
-	rep.Changes = append(rep.Changes, pruned...)
-	return finish(rep, o, err)
+	rep.Addresses = addresses(res.Last, o.owner())
+	return finish(rep, o, afterSuccess(ctx, c, p, b, rep))
 }
 
-// readBefore reads, at once and before anything is applied, the Deployments' current revisions (what a
-// failed rollout returns to) and the owned objects the new set no longer renders (pruned once it is healthy).
-func readBefore(ctx context.Context, r kube.Runner, p *plan) (map[string]revision, []string, error) {
-	var before map[string]revision
-	var stale []string
-	var revErr, pruneErr error
-	parallel(func() { before, revErr = deploymentRevisions(ctx, r, p.namespace, "") },
-		func() { stale, pruneErr = prunable(ctx, r, p) })
-	if err := errors.Join(revErr, pruneErr); err != nil {
-		return nil, nil, fmt.Errorf("reading the namespace before the apply (nothing applied yet): %w", err)
-	}
-	return before, stale, nil
+// before is what the namespace held before the apply.
+type before struct {
+	revisions map[string]revision // Deployments' revisions: what a failed rollout returns to
+	owned     *owned              // this owner's objects the new set no longer renders
 }
 
-func acquire(ctx context.Context, r kube.Runner, o Options, ns string, rep *report.Report) (*lock.Lock, error) {
-	l, err := lock.Acquire(ctx, r, lock.Options{Namespace: ns, Holder: holder(o.Owner), TTL: o.LockTTL, Wait: o.LockWait, Progress: o.Progress, Now: o.Now})
+// readBefore reads, all at once and before anything is applied, the Deployments' revisions, the owned
+// objects no longer rendered, and the autoscalers already in the namespace.
+func readBefore(ctx context.Context, c *kube.Client, p *plan) (*before, error) {
+	b := &before{}
+	var hpas *kube.Objects
+	var revErr, pruneErr, hpaErr error
+	parallel(func() { b.revisions, revErr = deploymentRevisions(ctx, c, p.namespace, "") },
+		func() { b.owned, pruneErr = prunable(ctx, c, p) },
+		func() { hpas, hpaErr = c.Read(ctx, p.namespace, "", kube.HPAKind) })
+	if err := errors.Join(revErr, pruneErr, hpaErr); err != nil {
+		return nil, fmt.Errorf("reading the namespace before the apply (nothing applied yet): %w", firstError([]error{revErr, pruneErr, hpaErr}))
+	}
+	p.addLiveAutoscalers(hpas)
+	return b, nil
+}
+
+// applyAll leaves autoscaled replicas alone, then applies; it records what changed in the report.
+func applyAll(ctx context.Context, c *kube.Client, p *plan, b *before, rep *report.Report) (*applied, error) {
+	notes, err := leaveReplicas(ctx, c, p)
+	rep.Notes = append(rep.Notes, notes...)
 	if err != nil {
-		return nil, err
+		return &applied{}, err
+	}
+	for _, r := range b.owned.legacy {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: not pruned: it carries the overlay label of an older ship but no app label, so it may belong to another app; delete it by hand if it is this app's", r))
+	}
+	done, err := apply(ctx, c, p)
+	rep.Changes = append(rep.Changes, done.changes...)
+	printChanges(p.o.Progress, done.changes)
+	return done, err
+}
+
+// wait follows the workloads through a watch of the namespace until they settle.
+func wait(ctx context.Context, c *kube.Client, p *plan, workloads []kube.Ref, services bool) (*rollout.Result, error) {
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	src := c.Watch(wctx, p.namespace, rollout.Kinds(workloads, services)...)
+	return rollout.Wait(ctx, src, rollout.Options{Namespace: p.namespace, Workloads: workloads, Timeout: p.o.Timeout,
+		UnschedulableGrace: p.o.UnschedulableGrace, Progress: p.o.Progress, Now: p.o.Now})
+}
+
+// afterSuccess records the release on the workloads, then prunes what is no longer rendered.
+func afterSuccess(ctx context.Context, c *kube.Client, p *plan, b *before, rep *report.Report) error {
+	rec := p.o.Release
+	rec.Image, rec.At = p.o.Image, p.o.Now().UTC()
+	if err := record(ctx, c, p, rec); err != nil {
+		return lockCause(ctx, err)
+	}
+	rep.Release = rec.summary()
+	if len(b.owned.stale) == 0 {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return lockCause(ctx, ctx.Err())
+	}
+	sctx, end := p.o.stage(ctx, "prune")
+	defer end()
+	inUse, err := configInUse(sctx, c, p.namespace)
+	if err != nil {
+		return fmt.Errorf("the new revision is healthy, but %w", err)
+	}
+	pruned, err := prune(sctx, c, p.namespace, b.owned.stale, inUse)
+	printChanges(p.o.Progress, pruned)
+	rep.Changes = append(rep.Changes, pruned...)
+	return err
+}
+
+// acquire takes the namespace's lock and keeps it alive. The returned context ends when the lock is lost,
+// with the *lock.LostError as its cause: everything after that stops changing the namespace.
+func acquire(ctx context.Context, c *kube.Client, o Options, ns string, rep *report.Report) (context.Context, *held, error) {
+	l, err := lock.Acquire(ctx, c, lock.Options{Namespace: ns, Holder: holder(o.Owner), TTL: o.LockTTL, Wait: o.LockWait, Progress: o.Progress, Now: o.Now})
+	if err != nil {
+		return ctx, nil, err
 	}
 	rep.LockAcquired = l.AcquiredAt
-	l.KeepAlive(ctx)
-	return l, nil
+	ctx, cancel := context.WithCancelCause(ctx)
+	l.KeepAlive(ctx, func(err error) {
+		fmt.Fprintf(o.Progress, "%v: stopping this deploy\n", err)
+		cancel(err)
+	})
+	return ctx, &held{l: l, cancel: cancel}, nil
+}
+
+// held is an acquired lock and the cancel of the context it guards.
+type held struct {
+	l      *lock.Lock
+	cancel context.CancelCauseFunc
 }
 
 // release frees the lock even when ctx is done: a cancelled deploy must not block the next for a TTL.
-func release(ctx context.Context, l *lock.Lock, rep *report.Report, progress io.Writer) {
+func release(ctx context.Context, h *held, rep *report.Report, progress io.Writer) {
+	defer h.cancel(nil)
+	lost := lostLock(ctx)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	rep.LockReleased = time.Now() // taken before the release: the lock is certainly ours until then
-	if err := l.Release(ctx); err != nil {
+	rep.LockReleased = time.Now() // taken before the release: the lock is certainly ours until then, if not lost
+	if err := h.l.Release(ctx); err != nil && lost == nil {
 		fmt.Fprintf(progress, "releasing the deploy lock: %v\n", err)
 	}
 }
 
+// lostLock is the reason the lock was lost, if it was.
+func lostLock(ctx context.Context) *lock.LostError {
+	var lost *lock.LostError
+	if errors.As(context.Cause(ctx), &lost) {
+		return lost
+	}
+	return nil
+}
+
+// lockCause explains an error caused by losing the lock (the context was cancelled for it).
+func lockCause(ctx context.Context, err error) error {
+	if lost := lostLock(ctx); lost != nil {
+		return fmt.Errorf("%w: the deploy stopped where it was and did not prune or roll back, because the namespace is no longer ours to change (it had reached: %v)", lost, err)
+	}
+	return err
+}
+
 // recoverFailure diagnoses the failed workloads and rolls back the ones this deploy changed.
-func recoverFailure(ctx context.Context, r kube.Runner, p *plan, res *rollout.Result, werr error, before map[string]revision, rep *report.Report) error {
+func recoverFailure(ctx context.Context, c *kube.Client, p *plan, res *rollout.Result, werr error, before map[string]revision, rep *report.Report) error {
 	var rerr *rollout.Error
 	if !errors.As(werr, &rerr) {
 		return werr // infrastructure or context failure, not a rollout verdict
 	}
 	for _, w := range res.Failed() {
-		d := diagnose.Collect(ctx, r, diagnose.Input{Namespace: p.namespace, Workload: rollout.Short(w.Workload), Owners: w.Owners, Pods: w.Pods})
+		d := diagnose.Collect(ctx, c, diagnose.Input{Namespace: p.namespace, Workload: rollout.Short(w.Workload), Owners: w.Owners, Pods: w.Pods})
 		rep.Diagnosis = append(rep.Diagnosis, d.String())
 	}
 	targets, notes := rollbackTargets(res.Failed(), before)
+	return rollBack(ctx, c, p, targets, notes, werr, rep)
+}
+
+// rollBack undoes the targets (unless rollback is off) and returns the deploy's error.
+func rollBack(ctx context.Context, c *kube.Client, p *plan, targets []undoTarget, notes []string, cause error, rep *report.Report) error {
 	if p.o.NoRollback {
 		notes = []string{"automatic rollback is off: the failed revision is still in place; run the rollback function to undo it"}
 		targets = nil
 	}
 	rep.RollbackNote = strings.Join(notes, "\n")
 	if len(targets) == 0 {
-		return werr
+		return cause
 	}
-	rbs, err := undo(ctx, r, p.namespace, targets, p.o.Timeout, p.o.Progress)
+	if ctx.Err() != nil {
+		return lockCause(ctx, cause)
+	}
+	rbs, err := undo(ctx, c, p.namespace, targets, p.o.Timeout, p.o.Progress)
 	rep.Rollbacks = rbs
 	if err != nil {
-		return fmt.Errorf("%w; then %v", werr, err)
+		return lockCause(ctx, fmt.Errorf("%w; then %v", cause, err))
 	}
-	return werr
+	return cause
+}
+
+// recoverPartial follows an apply that failed half-way: the workloads it changed are waited on (and
+// diagnosed if they fail), then rolled back, because the release they belong to is incomplete.
+func recoverPartial(ctx context.Context, c *kube.Client, p *plan, done *applied, ae *ApplyError, before map[string]revision, rep *report.Report) error {
+	changed := changedWorkloads(done)
+	if len(changed) == 0 {
+		rep.RollbackNote = "no workload was changed before the apply failed: nothing to roll back"
+		return ae
+	}
+	fmt.Fprintf(p.o.Progress, "the apply failed half-way; following the %d workload(s) it changed\n", len(changed))
+	res, werr := wait(ctx, c, p, changed, false)
+	rep.Workloads = workloadRows(res)
+	var rerr *rollout.Error
+	if errors.As(werr, &rerr) {
+		for _, w := range res.Failed() {
+			d := diagnose.Collect(ctx, c, diagnose.Input{Namespace: p.namespace, Workload: rollout.Short(w.Workload), Owners: w.Owners, Pods: w.Pods})
+			rep.Diagnosis = append(rep.Diagnosis, d.String())
+		}
+	} else if werr != nil {
+		return lockCause(ctx, fmt.Errorf("%w; then %v", ae, werr))
+	}
+	var targets []undoTarget
+	var notes []string
+	for _, w := range res.Workloads {
+		prev, existed := before[w.Workload.Name]
+		switch {
+		case w.Workload.Kind != "Deployment":
+			notes = append(notes, fmt.Sprintf("%s: automatic rollback covers Deployments only; run `kubectl rollout undo %s`", rollout.Short(w.Workload), rollout.Short(w.Workload)))
+		case !existed || prev.Number == "":
+			notes = append(notes, fmt.Sprintf("%s: first deploy, nothing to roll back to", rollout.Short(w.Workload)))
+		case prev.Number != w.Revision:
+			targets = append(targets, undoTarget{Ref: w.Workload, From: w.Revision, To: prev, Reason: "the release was applied only in part: " + firstLine(ae.Cause.Error())})
+		}
+	}
+	return rollBack(ctx, c, p, targets, notes, ae, rep)
+}
+
+// changedWorkloads are the workloads the apply created or changed.
+func changedWorkloads(done *applied) []kube.Ref {
+	var out []kube.Ref
+	for i, r := range done.refs {
+		if isWorkload(r) && done.changes[i].Action != "unchanged" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func finish(rep *report.Report, o Options, err error) (*report.Report, error) {
@@ -192,14 +342,14 @@ func printChanges(w io.Writer, changes []report.Change) {
 	}
 }
 
-// addresses lists the overlay's LoadBalancer ingress points, from the rollout's last snapshot.
-func addresses(snap *kube.Objects, overlay string) []string {
+// addresses lists the owner's LoadBalancer ingress points, from the rollout's last view.
+func addresses(snap *kube.Objects, owner kube.Owner) []string {
 	if snap == nil {
 		return nil
 	}
 	var addrs []string
 	for _, s := range snap.Services {
-		if s.Labels[kube.ManagedByLabel] != kube.ManagedByValue || s.Labels[kube.OverlayLabel] != overlay {
+		if !owner.Owns(s.Labels) {
 			continue
 		}
 		for _, in := range s.Status.LoadBalancer.Ingress {

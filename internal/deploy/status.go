@@ -1,5 +1,5 @@
-// Status answers "what is running right now": per workload of the overlay, its revision, images and
-// replica counts, read from the cluster rather than remembered from the last deploy.
+// Status answers "what is running right now": per workload of the app's overlay, its revision, images,
+// replica counts and release record, read from the cluster rather than remembered from the last deploy.
 package deploy
 
 import (
@@ -17,9 +17,10 @@ type WorkloadStatus struct {
 	Revision                           string
 	Images                             []string
 	Desired, Updated, Ready, Available int32
+	Release                            string // the release record, "" when none
 }
 
-// StatusResult is the overlay's workloads in one namespace.
+// StatusResult is the owner's workloads in one namespace.
 type StatusResult struct {
 	Namespace, Overlay string
 	Workloads          []WorkloadStatus
@@ -34,32 +35,37 @@ func (s *StatusResult) String() string {
 	for _, w := range s.Workloads {
 		fmt.Fprintf(&b, "  %s: revision %s, %d/%d ready, %d updated, %d available, image %s\n",
 			w.Name, w.Revision, w.Ready, w.Desired, w.Updated, w.Available, strings.Join(w.Images, ", "))
+		if w.Release != "" {
+			fmt.Fprintf(&b, "    release: %s\n", w.Release)
+		}
 	}
 	return b.String()
 }
 
-// Status reads the overlay's workloads.
-func Status(ctx context.Context, r kube.Runner, namespace, overlay string) (*StatusResult, error) {
-	out, err := kube.Exec(ctx, r, kube.GetWorkloads(namespace, kube.OwnedSelector(overlay)))
+// Status reads the owner's workloads.
+func Status(ctx context.Context, c *kube.Client, namespace string, owner kube.Owner) (*StatusResult, error) {
+	objs, err := c.Read(ctx, namespace, owner.Selector(), kube.DeploymentKind, kube.StatefulSetKind, kube.DaemonSetKind)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	objs, err := kube.DecodeList(out)
-	if err != nil {
-		return nil, fmt.Errorf("status: %w", err)
-	}
-	res := &StatusResult{Namespace: namespace, Overlay: overlay}
+	res := &StatusResult{Namespace: namespace, Overlay: owner.Overlay}
 	for _, d := range objs.Deployments {
+		rel, _ := releaseOf(d.Annotations)
 		res.Workloads = append(res.Workloads, WorkloadStatus{Name: "deployment/" + d.Name, Revision: d.Annotations[rollout.RevisionAnnotation],
-			Images: templateImages(d), Desired: replicas(d.Spec.Replicas), Updated: d.Status.UpdatedReplicas, Ready: d.Status.ReadyReplicas, Available: d.Status.AvailableReplicas})
+			Images: templateImages(d), Desired: replicas(d.Spec.Replicas), Updated: d.Status.UpdatedReplicas, Ready: d.Status.ReadyReplicas,
+			Available: d.Status.AvailableReplicas, Release: rel.summary()})
 	}
 	for _, s := range objs.StatefulSets {
+		rel, _ := releaseOf(s.Annotations)
 		res.Workloads = append(res.Workloads, WorkloadStatus{Name: "statefulset/" + s.Name, Revision: s.Status.UpdateRevision,
-			Images: podImages(s.Spec.Template.Spec.Containers), Desired: replicas(s.Spec.Replicas), Updated: s.Status.UpdatedReplicas, Ready: s.Status.ReadyReplicas, Available: s.Status.AvailableReplicas})
+			Images: podImages(s.Spec.Template.Spec.Containers), Desired: replicas(s.Spec.Replicas), Updated: s.Status.UpdatedReplicas,
+			Ready: s.Status.ReadyReplicas, Available: s.Status.AvailableReplicas, Release: rel.summary()})
 	}
 	for _, ds := range objs.DaemonSets {
+		rel, _ := releaseOf(ds.Annotations)
 		res.Workloads = append(res.Workloads, WorkloadStatus{Name: "daemonset/" + ds.Name, Revision: fmt.Sprint(ds.Generation),
-			Images: podImages(ds.Spec.Template.Spec.Containers), Desired: ds.Status.DesiredNumberScheduled, Updated: ds.Status.UpdatedNumberScheduled, Ready: ds.Status.NumberReady, Available: ds.Status.NumberAvailable})
+			Images: podImages(ds.Spec.Template.Spec.Containers), Desired: ds.Status.DesiredNumberScheduled, Updated: ds.Status.UpdatedNumberScheduled,
+			Ready: ds.Status.NumberReady, Available: ds.Status.NumberAvailable, Release: rel.summary()})
 	}
 	return res, nil
 }

@@ -67,14 +67,14 @@ func (d Diagnosis) String() string {
 
 // Collect fetches events and logs and builds the diagnosis. Failures to fetch are noted, never fatal:
 // the rollout failure is the error that matters.
-func Collect(ctx context.Context, r kube.Runner, in Input) Diagnosis {
+func Collect(ctx context.Context, c *kube.Client, in Input) Diagnosis {
 	pods := Rank(in.Pods)
 	if len(pods) > MaxPods {
 		pods = pods[:MaxPods]
 	}
 	d := Diagnosis{Workload: in.Workload}
 	d.Findings = append(d.Findings, ContainerFindings(pods)...)
-	events, err := warningEvents(ctx, r, in.Namespace)
+	events, err := warningEvents(ctx, c, in.Namespace)
 	if err != nil {
 		d.Findings = append(d.Findings, fmt.Sprintf("(could not read events: %v)", firstLine(err.Error())))
 	}
@@ -83,9 +83,9 @@ func Collect(ctx context.Context, r kube.Runner, in Input) Diagnosis {
 	if len(d.Findings) == 0 {
 		d.Findings = []string{"no pod of the new revision reported a reason; check the workload's events"}
 	}
-	if pod, c, prev, ok := LogTarget(pods); ok {
-		if lines := tail(ctx, r, in.Namespace, pod, c, prev); len(lines) > 0 {
-			d.Logs = append(d.Logs, LogTail{Pod: pod, Container: c, Previous: prev, Lines: lines})
+	if pod, ctr, prev, ok := LogTarget(pods); ok {
+		if lines := tail(ctx, c, in.Namespace, pod, ctr, prev); len(lines) > 0 {
+			d.Logs = append(d.Logs, LogTail{Pod: pod, Container: ctr, Previous: prev, Lines: lines})
 		}
 	}
 	return d
@@ -200,21 +200,23 @@ func LogTarget(pods []corev1.Pod) (pod, container string, previous, ok bool) {
 	return "", "", false, false
 }
 
-func warningEvents(ctx context.Context, r kube.Runner, ns string) ([]corev1.Event, error) {
-	out, err := kube.Exec(ctx, r, kube.WarningEvents(ns))
+func warningEvents(ctx context.Context, c *kube.Client, ns string) ([]corev1.Event, error) {
+	objs, err := c.Read(ctx, ns, "", kube.EventKind)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := kube.DecodeList(out)
-	if err != nil {
-		return nil, err
+	var out []corev1.Event
+	for _, e := range objs.Events {
+		if e.Type == corev1.EventTypeWarning {
+			out = append(out, e)
+		}
 	}
-	return objs.Events, nil
+	return out, nil
 }
 
 // tail reads a log; a runtime without logs (kwok, or a container that never started) yields nothing.
-func tail(ctx context.Context, r kube.Runner, ns, pod, container string, previous bool) []string {
-	out, err := kube.Exec(ctx, r, kube.Logs(ns, pod, container, LogLines, previous))
+func tail(ctx context.Context, c *kube.Client, ns, pod, container string, previous bool) []string {
+	out, err := c.Logs(ctx, ns, pod, container, LogLines, previous)
 	if err != nil {
 		return nil
 	}

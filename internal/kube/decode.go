@@ -1,18 +1,35 @@
-// Decoding of kubectl output into k8s.io/api types. Everything downstream (health, diagnosis, report)
-// works on typed objects, never on text, so a change in kubectl's human output cannot break a decision.
+// Decoding of API objects into k8s.io/api types. Everything downstream (health, diagnosis, report) works on
+// typed objects, so a decision never depends on how a field happened to be spelled in a map.
 package kube
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
-	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Objects is a decoded `kubectl get -o json` list, split by kind.
+// Kinds the deployer reads in typed form.
+var (
+	DeploymentKind  = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+	StatefulSetKind = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSet"}
+	DaemonSetKind   = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"}
+	ReplicaSetKind  = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}
+	PodKind         = schema.GroupVersionKind{Version: "v1", Kind: "Pod"}
+	ServiceKind     = schema.GroupVersionKind{Version: "v1", Kind: "Service"}
+	EventKind       = schema.GroupVersionKind{Version: "v1", Kind: "Event"}
+	ConfigMapKind   = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	HPAKind         = schema.GroupVersionKind{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}
+)
+
+// Objects is a set of objects read from one namespace, split by kind.
 type Objects struct {
 	Deployments  []appsv1.Deployment
 	StatefulSets []appsv1.StatefulSet
@@ -22,94 +39,85 @@ type Objects struct {
 	Services     []corev1.Service
 	Events       []corev1.Event
 	ConfigMaps   []corev1.ConfigMap
+	HPAs         []autoscalingv2.HorizontalPodAutoscaler
 }
 
-type typeMeta struct {
-	Kind       string `json:"kind"`
-	APIVersion string `json:"apiVersion"`
-}
-
-// DecodeList decodes a List (or a single object) of the kinds the deployer reads; others are ignored.
-func DecodeList(data []byte) (*Objects, error) {
-	var head struct {
-		typeMeta
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("decoding kubectl output: %w", err)
-	}
-	items := head.Items
-	if !strings.HasSuffix(head.Kind, "List") {
-		items = []json.RawMessage{data}
-	}
-	out := &Objects{}
-	for _, raw := range items {
-		if err := out.add(raw); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func (o *Objects) add(raw json.RawMessage) error {
-	var tm typeMeta
-	if err := json.Unmarshal(raw, &tm); err != nil {
-		return fmt.Errorf("decoding kubectl output item: %w", err)
-	}
+// Add decodes one object into its typed list; kinds the deployer does not read are ignored.
+func (o *Objects) Add(u *unstructured.Unstructured) error {
 	var err error
-	switch tm.Kind {
-	case "Deployment":
-		err = appendDecoded(raw, &o.Deployments)
-	case "StatefulSet":
-		err = appendDecoded(raw, &o.StatefulSets)
-	case "DaemonSet":
-		err = appendDecoded(raw, &o.DaemonSets)
-	case "ReplicaSet":
-		err = appendDecoded(raw, &o.ReplicaSets)
-	case "Pod":
-		err = appendDecoded(raw, &o.Pods)
-	case "Service":
-		err = appendDecoded(raw, &o.Services)
-	case "Event":
-		err = appendDecoded(raw, &o.Events)
-	case "ConfigMap":
-		err = appendDecoded(raw, &o.ConfigMaps)
+	switch u.GroupVersionKind().GroupKind() {
+	case DeploymentKind.GroupKind():
+		err = appendTyped(u, &o.Deployments)
+	case StatefulSetKind.GroupKind():
+		err = appendTyped(u, &o.StatefulSets)
+	case DaemonSetKind.GroupKind():
+		err = appendTyped(u, &o.DaemonSets)
+	case ReplicaSetKind.GroupKind():
+		err = appendTyped(u, &o.ReplicaSets)
+	case PodKind.GroupKind():
+		err = appendTyped(u, &o.Pods)
+	case ServiceKind.GroupKind():
+		err = appendTyped(u, &o.Services)
+	case EventKind.GroupKind():
+		err = appendTyped(u, &o.Events)
+	case ConfigMapKind.GroupKind():
+		err = appendTyped(u, &o.ConfigMaps)
+	case HPAKind.GroupKind():
+		err = appendTyped(u, &o.HPAs)
 	}
 	if err != nil {
-		return fmt.Errorf("decoding %s from kubectl output: %w", tm.Kind, err)
+		return fmt.Errorf("decoding %s %s: %w", u.GetKind(), u.GetName(), err)
 	}
 	return nil
 }
 
-func appendDecoded[T any](raw json.RawMessage, into *[]T) error {
+func appendTyped[T any](u *unstructured.Unstructured, into *[]T) error {
 	var v T
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &v); err != nil {
 		return err
 	}
 	*into = append(*into, v)
 	return nil
 }
 
-// Versions maps an object's Ref.String() ("kind.group/name") to its resourceVersion, as printed by
-// CurrentVersions and Apply. Keyed without namespace: a deploy works within one namespace.
-type Versions map[string]string
-
-// ParseVersions reads "KIND APIVERSION NAME RV" lines (whitespace separated).
-func ParseVersions(out []byte) (Versions, error) {
-	v := Versions{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 4 {
-			return nil, fmt.Errorf("unexpected kubectl identity line %q", line)
-		}
-		gv, err := schema.ParseGroupVersion(f[1])
-		if err != nil {
-			return nil, fmt.Errorf("unexpected apiVersion in kubectl output %q: %w", line, err)
-		}
-		v[Ref{Group: gv.Group, Kind: f[0], Name: f[2]}.String()] = f[3]
+// Read lists several kinds in a namespace at once (one request each, in parallel) into typed form.
+func (c *Client) Read(ctx context.Context, namespace, selector string, kinds ...schema.GroupVersionKind) (*Objects, error) {
+	lists := make([]*unstructured.UnstructuredList, len(kinds))
+	errs := make([]error, len(kinds))
+	var wg sync.WaitGroup
+	for i, k := range kinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lists[i], errs[i] = c.List(ctx, k, namespace, selector)
+		}()
 	}
-	return v, nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, firstKubeError(errs)
+	}
+	out := &Objects{}
+	for i, l := range lists {
+		for j := range l.Items {
+			item := &l.Items[j]
+			// A list's items carry no kind of their own in some servers' answers: take the listed one.
+			if item.GetKind() == "" {
+				item.SetGroupVersionKind(kinds[i])
+			}
+			if err := out.Add(item); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// firstKubeError keeps the typed error of a parallel read, so callers can still branch on its Reason.
+func firstKubeError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

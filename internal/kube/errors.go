@@ -1,15 +1,21 @@
-// Typed kubectl failures. kubectl reports everything as text on stderr; this file turns the text into
-// a Reason plus the verb/resource/namespace involved, so callers can branch (AlreadyExists means the lock
-// is held, Unavailable means retry) and users get a message that says what to fix instead of a raw dump.
+// Typed cluster failures. The API server answers with a Status (reason, details); the proxy answers 502
+// with the transport error when it cannot reach the cluster; the network may fail before either. This file
+// turns all of them into a Reason plus the verb/resource/namespace involved, so callers can branch
+// (AlreadyExists means the lock is held, Unavailable means retry) and users get a message that says what to
+// fix: an untrusted certificate is not "the server is unavailable", a missing namespace is not a 404.
 package kube
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
-// Reason classifies a kubectl failure.
+// Reason classifies a failure.
 type Reason string
 
 const (
@@ -20,20 +26,20 @@ const (
 	AlreadyExists     Reason = "AlreadyExists"
 	Conflict          Reason = "Conflict"
 	Invalid           Reason = "Invalid"
-	Unavailable       Reason = "Unavailable" // apiserver unreachable or overloaded: worth retrying
+	Untrusted         Reason = "Untrusted"   // the server's TLS certificate failed verification
+	Unavailable       Reason = "Unavailable" // unreachable or overloaded: worth retrying
 	Failed            Reason = "Failed"      // anything else
 )
 
-// Error is a failed kubectl step.
+// Error is a failed request.
 type Error struct {
-	Step      string
+	Op        string // what was being done, e.g. "apply deployment.apps/web"
 	Reason    Reason
-	ExitCode  int
-	User      string // Forbidden: the identity kubectl ran as
+	User      string // Forbidden: the identity the proxy acts as
 	Verb      string // Forbidden: e.g. "create"
 	Resource  string // Forbidden: e.g. "deployments.apps"
 	Namespace string // Forbidden / NamespaceNotFound
-	Detail    string // kubectl's own words, trimmed
+	Detail    string // the server's own words, trimmed
 }
 
 func (e *Error) Error() string {
@@ -43,16 +49,21 @@ func (e *Error) Error() string {
 		if e.Namespace != "" {
 			where = fmt.Sprintf("in namespace %q", e.Namespace)
 		}
-		return fmt.Sprintf("%s: forbidden: %s cannot %s %s %s; the CI identity needs the \"edit\" ClusterRole bound in that namespace (bootstrap grants it)",
-			e.Step, quoteUser(e.User), e.Verb, e.Resource, where)
+		if e.Verb == "" {
+			return fmt.Sprintf("%s: forbidden: %s; the deploy identity needs the \"edit\" ClusterRole bound in the namespace (bootstrap grants it)", e.Op, e.Detail)
+		}
+		return fmt.Sprintf("%s: forbidden: %s cannot %s %s %s; the deploy identity needs the \"edit\" ClusterRole bound in that namespace (bootstrap grants it)",
+			e.Op, quoteUser(e.User), e.Verb, e.Resource, where)
 	case Unauthorized:
-		return fmt.Sprintf("%s: the cluster rejected the credentials (Unauthorized): the token may have expired, or the identity has no EKS access entry; rerun bootstrap or check the kubeconfig", e.Step)
+		return fmt.Sprintf("%s: the cluster rejected the credentials (Unauthorized): the token may have expired, or the identity has no EKS access entry; rerun bootstrap or check the kubeconfig", e.Op)
 	case NamespaceNotFound:
-		return fmt.Sprintf("%s: namespace %s does not exist: run bootstrap or create it", e.Step, e.Namespace)
+		return fmt.Sprintf("%s: namespace %s does not exist: run bootstrap or create it", e.Op, e.Namespace)
+	case Untrusted:
+		return fmt.Sprintf("%s: the API server's certificate is not trusted (%s): the kubeconfig's certificate-authority-data does not match the server, or tls-server-name names a host the certificate was not issued for", e.Op, e.Detail)
 	case Unavailable:
-		return fmt.Sprintf("%s: the Kubernetes API server is unavailable: %s", e.Step, e.Detail)
+		return fmt.Sprintf("%s: the Kubernetes API server is unavailable: %s", e.Op, e.Detail)
 	default:
-		return fmt.Sprintf("%s: %s: %s", e.Step, e.Reason, e.Detail)
+		return fmt.Sprintf("%s: %s: %s", e.Op, e.Reason, e.Detail)
 	}
 }
 
@@ -63,67 +74,71 @@ func quoteUser(u string) string {
 	return fmt.Sprintf("user %q", u)
 }
 
-// Is lets errors.Is(err, &kube.Error{Reason: kube.NotFound}) match on the reason alone.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Reason == e.Reason && t.Step == ""
-}
-
-// HasReason reports whether err is a kube *Error with reason r.
+// HasReason reports whether err is, or wraps, an *Error with reason r.
 func HasReason(err error, r Reason) bool {
-	for err != nil {
-		if e, ok := err.(*Error); ok {
-			return e.Reason == r
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
+	var e *Error
+	return errors.As(err, &e) && e.Reason == r
 }
 
 var (
 	forbiddenRe = regexp.MustCompile(`User "([^"]*)" cannot (\S+) resource "([^"]*)" in API group "([^"]*)"(?: in the namespace "([^"]*)")?`)
 	nsMissingRe = regexp.MustCompile(`namespaces "([^"]+)" not found`)
-	unavailable = []string{"Unable to connect to the server", "The connection to the server", "connection refused", "(ServiceUnavailable)",
-		"(InternalError)", "(Timeout)", "(TooManyRequests)", "TLS handshake timeout", "i/o timeout",
-		"connection reset by peer", "the server is currently unable to handle the request", ": EOF",
-		"http2: client connection lost", "context deadline exceeded", "etcdserver: ", "the server was unable to return a response"}
+	x509Re      = regexp.MustCompile(`(x509|tls): [^"\n]*`)
+	transient   = []string{"connection refused", "connection reset by peer", "i/o timeout", "TLS handshake timeout",
+		"EOF", "http2: client connection lost", "no such host", "context deadline exceeded", "etcdserver: ",
+		"the server is currently unable to handle the request", "the server was unable to return a response"}
 )
 
-// Classify turns a non-zero kubectl exit into an *Error.
-func Classify(s Step, res Result) *Error {
-	msg := strings.TrimSpace(string(res.Stderr))
-	e := &Error{Step: s.Name, ExitCode: res.ExitCode, Detail: shorten(msg), Reason: Failed}
-	switch {
-	case forbiddenRe.MatchString(msg):
-		m := forbiddenRe.FindStringSubmatch(msg)
-		e.Reason, e.User, e.Verb, e.Namespace = Forbidden, m[1], m[2], m[5]
-		e.Resource = m[3]
-		if m[4] != "" {
-			e.Resource += "." + m[4]
-		}
-	case strings.Contains(msg, "(Forbidden)"):
-		e.Reason = Forbidden
-	case strings.Contains(msg, "Unauthorized") || strings.Contains(msg, "You must be logged in"):
-		e.Reason = Unauthorized
-	case nsMissingRe.MatchString(msg):
-		e.Reason, e.Namespace = NamespaceNotFound, nsMissingRe.FindStringSubmatch(msg)[1]
-	case strings.Contains(msg, "(NotFound)"):
-		e.Reason = NotFound
-	case strings.Contains(msg, "(AlreadyExists)"):
-		e.Reason = AlreadyExists
-	case strings.Contains(msg, "(Conflict)") || strings.Contains(msg, "the object has been modified"):
-		e.Reason = Conflict
-	case strings.Contains(msg, "is invalid") || strings.Contains(msg, "(Invalid)") || strings.Contains(msg, "(BadRequest)") ||
-		strings.Contains(msg, "strict decoding error") || strings.Contains(msg, "unknown field"):
-		e.Reason = Invalid
-	case containsAny(msg, unavailable):
-		e.Reason = Unavailable
+// classify turns any error from a request into an *Error (an *Error is returned as it is, with its Op kept).
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return e
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	msg := strings.TrimSpace(err.Error())
+	out := &Error{Op: op, Reason: Failed, Detail: shorten(msg)}
+	var status apierrors.APIStatus
+	isStatus := errors.As(err, &status)
+	// The proxy reports its upstream failures (an untrusted certificate among them) as 5xx with the text.
+	switch {
+	case x509Re.MatchString(msg):
+		out.Reason, out.Detail = Untrusted, x509Re.FindString(msg)
+	case apierrors.IsForbidden(err):
+		out.Reason = Forbidden
+		if m := forbiddenRe.FindStringSubmatch(msg); m != nil {
+			out.User, out.Verb, out.Resource, out.Namespace = m[1], m[2], m[3], m[5]
+			if m[4] != "" {
+				out.Resource += "." + m[4]
+			}
+		}
+	case apierrors.IsUnauthorized(err):
+		out.Reason = Unauthorized
+	case apierrors.IsNotFound(err) && nsMissingRe.MatchString(msg):
+		out.Reason, out.Namespace = NamespaceNotFound, nsMissingRe.FindStringSubmatch(msg)[1]
+	case apierrors.IsNotFound(err):
+		out.Reason = NotFound
+	case apierrors.IsAlreadyExists(err):
+		out.Reason = AlreadyExists
+	case apierrors.IsConflict(err):
+		out.Reason = Conflict
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		out.Reason = Invalid
+	case apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) || isStatus && status.Status().Code >= 500:
+		out.Reason = Unavailable
+	case isNetError(err) || containsAny(msg, transient):
+		out.Reason = Unavailable
+	}
+	return out
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe)
 }
 
 func containsAny(s string, subs []string) bool {
@@ -135,7 +150,7 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
-// shorten keeps error text readable: kubectl can print one line per object.
+// shorten keeps error text readable: a rejected set can produce one line per field.
 func shorten(s string) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > 12 {

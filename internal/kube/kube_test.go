@@ -1,48 +1,60 @@
-// Unit tests for the pure parts of package kube: error classification, manifest parsing and the step
-// contract (manifests on stdin, never a path). They guard the messages users act on.
+// Unit tests for the pure parts of package kube: error classification and manifest parsing. They guard the
+// messages users act on.
 package kube
 
 import (
+	"errors"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func TestClassify(t *testing.T) {
+	cm := schema.GroupResource{Resource: "configmaps"}
+	forbidden := apierrors.NewForbidden(cm, "ship-deploy-lock", errors.New(`User "ci-deployer" cannot create resource "configmaps" in API group "" in the namespace "app"`))
+	forbiddenApps := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "x",
+		errors.New(`User "u" cannot patch resource "deployments" in API group "apps" in the namespace "n"`))
+	nsMissing := apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "nope")
+	proxyX509 := apierrors.NewGenericServerResponse(502, "get", cm, "", "Error while proxying request: tls: failed to verify certificate: x509: certificate signed by unknown authority", 0, true)
 	cases := []struct {
-		name, stderr string
-		want         Reason
-		wantMsg      []string
+		name    string
+		err     error
+		want    Reason
+		wantMsg []string
 	}{
-		{"forbidden", `Error from server (Forbidden): error when creating "STDIN": configmaps is forbidden: User "ci-deployer" cannot create resource "configmaps" in API group "" in the namespace "app"`,
-			Forbidden, []string{`user "ci-deployer" cannot create configmaps in namespace "app"`, `"edit" ClusterRole`}},
-		{"forbidden group", `Error from server (Forbidden): deployments.apps "x" is forbidden: User "u" cannot patch resource "deployments" in API group "apps" in the namespace "n"`,
-			Forbidden, []string{"cannot patch deployments.apps"}},
-		{"namespace missing", `Error from server (NotFound): error when creating "STDIN": namespaces "nope" not found`,
-			NamespaceNotFound, []string{"namespace nope does not exist: run bootstrap or create it"}},
-		{"not found", `Error from server (NotFound): configmaps "ship-deploy-lock" not found`, NotFound, nil},
-		{"exists", `Error from server (AlreadyExists): error when creating "STDIN": configmaps "ship-deploy-lock" already exists`, AlreadyExists, nil},
-		{"conflict", `Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled on configmaps "l": the object has been modified; please apply your changes to the latest version and try again`, Conflict, nil},
-		{"invalid", `The Deployment "app" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0`, Invalid, []string{"spec.replicas"}},
-		{"down", `The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?`, Unavailable, nil},
-		{"refused", `Unable to connect to the server: dial tcp 127.0.0.1:6443: connect: connection refused`, Unavailable, nil},
-		{"unauthorized", `error: You must be logged in to the server (Unauthorized)`, Unauthorized, []string{"rejected the credentials"}},
+		{"forbidden", forbidden, Forbidden, []string{`user "ci-deployer" cannot create configmaps in namespace "app"`, `"edit" ClusterRole`}},
+		{"forbidden group", forbiddenApps, Forbidden, []string{"cannot patch deployments.apps"}},
+		{"namespace missing", nsMissing, NamespaceNotFound, []string{"namespace nope does not exist: run bootstrap or create it"}},
+		{"not found", apierrors.NewNotFound(cm, "ship-deploy-lock"), NotFound, nil},
+		{"exists", apierrors.NewAlreadyExists(cm, "ship-deploy-lock"), AlreadyExists, nil},
+		{"conflict", apierrors.NewConflict(cm, "l", errors.New("the object has been modified")), Conflict, nil},
+		{"invalid", apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "app", field.ErrorList{field.Invalid(field.NewPath("spec", "replicas"), -1, "must be greater than or equal to 0")}), Invalid, []string{"spec.replicas"}},
+		{"overloaded", apierrors.NewTooManyRequests("slow down", 1), Unavailable, nil},
+		{"refused", &url.Error{Op: "Get", URL: "http://kube-proxy/api", Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}}, Unavailable, []string{"unavailable"}},
+		{"unauthorized", apierrors.NewUnauthorized("Unauthorized"), Unauthorized, []string{"rejected the credentials"}},
+		{"untrusted through the proxy", proxyX509, Untrusted, []string{"certificate is not trusted", "x509: certificate signed by unknown authority"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := Classify(Step{Name: "apply"}, Result{Stderr: []byte(c.stderr), ExitCode: 1})
-			if e.Reason != c.want {
-				t.Fatalf("reason = %s, want %s", e.Reason, c.want)
+			err := classify("apply", c.err)
+			if !HasReason(err, c.want) {
+				t.Fatalf("%v: reason is not %s", err, c.want)
 			}
 			for _, m := range c.wantMsg {
-				if !strings.Contains(e.Error(), m) {
-					t.Errorf("message %q lacks %q", e.Error(), m)
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("message %q lacks %q", err.Error(), m)
 				}
 			}
-			if !HasReason(e, c.want) {
-				t.Errorf("HasReason(%s) = false", c.want)
-			}
 		})
+	}
+	if classify("x", nil) != nil {
+		t.Fatal("classify(nil) is not nil")
 	}
 }
 
@@ -90,35 +102,5 @@ func TestParseManifestsRejects(t *testing.T) {
 		if _, err := ParseManifests([]byte(in)); err == nil {
 			t.Errorf("%s: no error", name)
 		}
-	}
-}
-
-func TestParseVersions(t *testing.T) {
-	v, err := ParseVersions([]byte("Deployment apps/v1 web 123\nService     v1  web   <none>\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v["deployment.apps/web"] != "123" || v["service/web"] != "<none>" || len(v) != 2 {
-		t.Fatalf("versions = %v", v)
-	}
-	if _, err := ParseVersions([]byte("garbage line\n")); err == nil {
-		t.Fatal("malformed line accepted")
-	}
-}
-
-// Manifests must travel on stdin: the module's container has no local files.
-func TestStepsTakeManifestsOnStdin(t *testing.T) {
-	m := []byte("kind: X")
-	for _, s := range []Step{ServerSideDryRun("n", m), Apply("n", m), CurrentVersions("n", m), Diff("n", m), Create("n", m), Replace("n", m)} {
-		i := slices.Index(s.Args, "-f")
-		if i < 0 || s.Args[i+1] != "-" || string(s.Stdin) != "kind: X" {
-			t.Errorf("%s: args %v do not read the manifests from stdin", s.Name, s.Args)
-		}
-		if strings.Contains(s.String(), "kind: X") {
-			t.Errorf("%s: String() leaks stdin", s.Name)
-		}
-	}
-	if s := ServerSideDryRun("n", m); !slices.Contains(s.Args, "--dry-run=server") || !slices.Contains(s.Args, "--field-manager=ship") {
-		t.Errorf("dry-run args %v", s.Args)
 	}
 }

@@ -11,22 +11,37 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
-// Ref names one object the way `kubectl get -o name` prints it.
+// Ref names one object. Version is optional (the cluster's preferred version is used when empty) and is
+// not part of the name: an object is the same whichever version it is read at.
 type Ref struct {
-	Group, Kind, Namespace, Name string
+	Group, Version, Kind, Namespace, Name string
 }
 
-// String is "kind.group/name" (core: "kind/name"), accepted by kubectl get/delete/rollout.
-func (r Ref) String() string {
+// String is "kind.group/name" (core: "kind/name"), the way `kubectl get -o name` prints it.
+func (r Ref) String() string { return r.kind() + "/" + r.Name }
+
+func (r Ref) kind() string {
 	k := strings.ToLower(r.Kind)
 	if r.Group != "" {
 		k += "." + r.Group
 	}
-	return k + "/" + r.Name
+	return k
+}
+
+// GVK is the ref's group, version and kind.
+func (r Ref) GVK() schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind}
+}
+
+// RefOf names an object.
+func RefOf(u *unstructured.Unstructured) Ref {
+	gvk := u.GroupVersionKind()
+	return Ref{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
 }
 
 // Object is one rendered manifest: its identity plus its own YAML document.
@@ -62,8 +77,7 @@ func ParseManifests(data []byte) ([]Object, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rendered manifests: re-encoding %s %s: %w", u.GetKind(), u.GetName(), err)
 		}
-		gvk := u.GroupVersionKind()
-		objs = append(objs, Object{Ref: Ref{Group: gvk.Group, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}, Doc: doc, Body: u})
+		objs = append(objs, Object{Ref: RefOf(u), Doc: doc, Body: u})
 	}
 	if len(objs) == 0 {
 		return nil, errors.New("rendered manifests: no objects to deploy")

@@ -1,35 +1,42 @@
 // Package lock keeps two deploys to one namespace from interleaving. The lock is a ConfigMap (the "edit"
-// ClusterRole covers configmaps but not leases) with holder, acquired-at and expires-at annotations that
-// exists only while held: created with `kubectl create` (AlreadyExists means held), renewed with an
-// optimistic `kubectl replace` carrying the resourceVersion, taken over the same way once expired, and
-// released by a delete preconditioned on our UID and resourceVersion. It guards against a crashed deploy
-// blocking the namespace forever, against two takeovers both succeeding, and against a holder whose lock
-// expired releasing the lock its successor now holds. A free namespace costs one kubectl call to lock.
+// ClusterRole covers configmaps but not leases) that exists only while held: created (AlreadyExists means
+// held), renewed by an optimistic update carrying the resourceVersion, taken over the same way once its
+// holder stopped renewing, and released by a delete preconditioned on our UID and resourceVersion.
+//
+// Expiry is judged the way client-go's leader election judges it: by the observer's own clock, as the time
+// since the lock's resourceVersion last changed, never by a timestamp the holder wrote. Two runners whose
+// clocks disagree by minutes therefore cannot take a live lock from each other. It also guards against a
+// crashed deploy blocking the namespace forever, two takeovers both succeeding, a holder whose lock was
+// taken over releasing its successor's lock, and a holder that lost its lock carrying on (KeepAlive tells).
 package lock
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"dagger/ship/internal/kube"
 )
 
 // Object name and annotations of the lock.
 const (
-	Name            = "ship-deploy-lock"
-	HolderKey       = "ship/lock-holder"
-	AcquiredAtKey   = "ship/lock-acquired-at"
-	ExpiresAtKey    = "ship/lock-expires-at"
-	ReleasedKey     = "ship/lock-released" // set by releases before locks were deleted; still honoured
-	DefaultTTL      = 2 * time.Minute
-	DefaultInterval = time.Second
+	Name          = "ship-deploy-lock"
+	HolderKey     = "ship/lock-holder"
+	AcquiredAtKey = "ship/lock-acquired-at" // holder's clock: shown to people, never used to judge expiry
+	RenewedAtKey  = "ship/lock-renewed-at"  // likewise
+	TTLKey        = "ship/lock-ttl-seconds" // how long observers wait for a renewal before taking over
+	ExpiresAtKey  = "ship/lock-expires-at"  // written by older versions; informational
+	ReleasedKey   = "ship/lock-released"    // set by releases before locks were deleted; still honoured
+	DefaultTTL    = 2 * time.Minute
+	DefaultPeriod = time.Second
 )
 
 // Options configure Acquire.
@@ -40,111 +47,169 @@ type Options struct {
 	Wait      time.Duration // how long to wait for a held lock; 0 = refuse at once
 	Interval  time.Duration // retry period while waiting; default 1 s
 	Progress  io.Writer
-	Now       func() time.Time
+	// Now stamps the informational times written into the lock; expiry never depends on it.
+	Now func() time.Time
 }
 
-// HeldError says who holds the lock and until when.
+// HeldError says who holds the lock.
 type HeldError struct {
 	Namespace, Holder string
-	Expires           time.Time
+	Acquired          string        // when the holder took it, by the holder's clock
+	Unchanged         time.Duration // how long we saw it without a renewal
+	TTL               time.Duration
 	Waited            time.Duration
 }
 
 func (e *HeldError) Error() string {
-	return fmt.Sprintf("another deploy holds the lock on namespace %s: %s, until %s (waited %s); wait for it to finish, or raise the lock wait",
-		e.Namespace, e.Holder, e.Expires.UTC().Format(time.RFC3339), e.Waited.Round(time.Second))
+	return fmt.Sprintf("another deploy holds the lock on namespace %s: %s (since %s; it is renewed every %s and taken over after %s without a renewal), waited %s: wait for it to finish, or give a longer --lock-wait",
+		e.Namespace, e.Holder, e.Acquired, (e.TTL / 3).Round(time.Second), e.TTL.Round(time.Second), e.Waited.Round(time.Second))
+}
+
+// LostError says the lock is no longer ours.
+type LostError struct {
+	Namespace, By string
+	Detail        string
+}
+
+func (e *LostError) Error() string {
+	by := "another deploy"
+	if e.By != "" {
+		by = e.By
+	}
+	return fmt.Sprintf("lost the deploy lock on namespace %s to %s (%s)", e.Namespace, by, e.Detail)
 }
 
 // Lock is a held lock.
 type Lock struct {
-	r          kube.Runner
+	c          *kube.Client
 	o          Options
 	AcquiredAt time.Time
-	mu         sync.Mutex
-	cm         corev1.ConfigMap
-	stop       func()
+
+	mu      sync.Mutex
+	cm      corev1.ConfigMap
+	renewed time.Time // monotonic: our last successful write
+	stop    func()
+}
+
+// observation is what a waiter saw of someone else's lock, and since when (by its own monotonic clock).
+type observation struct {
+	uid, rv string
+	since   time.Time
 }
 
 // Acquire takes the lock, waiting up to o.Wait while another live holder has it.
-func Acquire(ctx context.Context, r kube.Runner, o Options) (*Lock, error) {
+func Acquire(ctx context.Context, c *kube.Client, o Options) (*Lock, error) {
 	o = defaults(o)
-	start, told := o.Now(), false
+	start, told := time.Now(), false
+	var seen observation
 	for {
-		l, held, err := try(ctx, r, o)
+		l, held, err := try(ctx, c, o, &seen)
 		if err != nil || l != nil {
 			return l, err
 		}
-		waited := o.Now().Sub(start)
 		if held == nil {
 			continue // the lock vanished or changed under us: try again at once
 		}
+		waited := time.Since(start)
 		if waited >= o.Wait {
 			held.Waited = waited
 			return nil, held
 		}
 		if !told {
-			fmt.Fprintf(o.Progress, "waiting for the deploy lock on %s, held by %s until %s\n", o.Namespace, held.Holder, held.Expires.UTC().Format(time.RFC3339))
+			fmt.Fprintf(o.Progress, "waiting up to %s for the deploy lock on %s, held by %s\n", (o.Wait - waited).Round(time.Second), o.Namespace, held.Holder)
 			told = true
 		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for the deploy lock: %w", ctx.Err())
-		case <-time.After(o.Interval):
+		case <-time.After(min(o.Interval, o.Wait-waited)):
 		}
 	}
 }
 
 // try makes one attempt: created, taken over, held by someone alive (HeldError), or raced (all nil).
-func try(ctx context.Context, r kube.Runner, o Options) (*Lock, *HeldError, error) {
-	now := o.Now()
-	out, err := kube.Exec(ctx, r, kube.Create(o.Namespace, document(o, now, nil)))
+func try(ctx context.Context, c *kube.Client, o Options, seen *observation) (*Lock, *HeldError, error) {
+	out, err := c.Create(ctx, document(o, nil), false)
 	if err == nil {
-		return newLock(r, o, out)
+		return newLock(c, o, out)
 	}
 	if !kube.HasReason(err, kube.AlreadyExists) {
 		return nil, nil, fmt.Errorf("acquiring the deploy lock: %w", err)
 	}
-	cur, err := get(ctx, r, o.Namespace)
+	cur, err := get(ctx, c, o.Namespace)
 	if kube.HasReason(err, kube.NotFound) {
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the deploy lock: %w", err)
 	}
-	expires, _ := time.Parse(time.RFC3339Nano, cur.Annotations[ExpiresAtKey])
-	if now.Before(expires) && cur.Annotations[ReleasedKey] != "true" {
-		return nil, &HeldError{Namespace: o.Namespace, Holder: cur.Annotations[HolderKey], Expires: expires}, nil
+	if string(cur.UID) != seen.uid || cur.ResourceVersion != seen.rv {
+		*seen = observation{uid: string(cur.UID), rv: cur.ResourceVersion, since: time.Now()}
 	}
-	out, err = kube.Exec(ctx, r, kube.Replace(o.Namespace, document(o, now, cur)))
+	ttl := leaseOf(cur, o.TTL)
+	unchanged := time.Since(seen.since)
+	if unchanged < ttl && cur.Annotations[ReleasedKey] != "true" {
+		return nil, &HeldError{Namespace: o.Namespace, Holder: cur.Annotations[HolderKey], Acquired: cur.Annotations[AcquiredAtKey], Unchanged: unchanged, TTL: ttl}, nil
+	}
+	out, err = c.Update(ctx, document(o, cur))
 	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
 		return nil, nil, nil // someone else took it over first
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("taking over the expired deploy lock: %w", err)
+		return nil, nil, fmt.Errorf("taking over the deploy lock: %w", err)
 	}
 	if prev := cur.Annotations[HolderKey]; prev != "" && cur.Annotations[ReleasedKey] != "true" {
-		fmt.Fprintf(o.Progress, "took over the deploy lock on %s: %s's lock expired at %s\n", o.Namespace, prev, expires.UTC().Format(time.RFC3339))
+		fmt.Fprintf(o.Progress, "took over the deploy lock on %s: %s did not renew it for %s\n", o.Namespace, prev, unchanged.Round(time.Second))
 	}
-	return newLock(r, o, out)
+	return newLock(c, o, out)
 }
 
-func newLock(r kube.Runner, o Options, out []byte) (*Lock, *HeldError, error) {
-	var cm corev1.ConfigMap
-	if err := json.Unmarshal(out, &cm); err != nil {
-		return nil, nil, fmt.Errorf("decoding the deploy lock: %w", err)
+// leaseOf is the TTL the holder announced, or ours for locks written before it was recorded.
+func leaseOf(cm *corev1.ConfigMap, fallback time.Duration) time.Duration {
+	if s, err := strconv.Atoi(cm.Annotations[TTLKey]); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return fallback
+}
+
+func newLock(c *kube.Client, o Options, out *unstructured.Unstructured) (*Lock, *HeldError, error) {
+	cm, err := toConfigMap(out)
+	if err != nil {
+		return nil, nil, err
 	}
 	// AcquiredAt is taken after the write succeeded: before it, someone else may still have held the lock.
-	return &Lock{r: r, o: o, AcquiredAt: o.Now(), cm: cm}, nil, nil
+	return &Lock{c: c, o: o, AcquiredAt: o.Now(), cm: *cm, renewed: time.Now()}, nil, nil
 }
 
 // Holder is who holds this lock.
 func (l *Lock) Holder() string { return l.o.Holder }
 
-// Renew pushes the expiry forward; it fails if someone else took the lock.
+// Renew writes the lock again, which changes its resourceVersion: the renewal observers wait for.
 func (l *Lock) Renew(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.write(ctx)
+	out, err := l.c.Update(ctx, document(l.o, &l.cm))
+	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
+		return l.lost(ctx, "it was taken over after our renewals stopped")
+	}
+	if err != nil {
+		return fmt.Errorf("renewing the deploy lock: %w", err)
+	}
+	cm, err := toConfigMap(out)
+	if err != nil {
+		return err
+	}
+	l.cm, l.renewed = *cm, time.Now()
+	return nil
+}
+
+// lost builds the LostError, naming the new holder when the lock can still be read.
+func (l *Lock) lost(ctx context.Context, detail string) error {
+	e := &LostError{Namespace: l.o.Namespace, Detail: detail}
+	if cur, err := get(ctx, l.c, l.o.Namespace); err == nil {
+		e.By = cur.Annotations[HolderKey]
+	}
+	return e
 }
 
 // Release deletes the lock, only if it is still ours as we last wrote it, and stops renewal.
@@ -154,9 +219,9 @@ func (l *Lock) Release(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_, err := kube.Exec(ctx, l.r, kube.DeleteConfigMapIfUnchanged(l.o.Namespace, Name, string(l.cm.UID), l.cm.ResourceVersion))
+	err := l.c.Delete(ctx, kube.ConfigMapKind, l.o.Namespace, Name, &kube.Precondition{UID: string(l.cm.UID), ResourceVersion: l.cm.ResourceVersion})
 	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
-		return takenOver(l.o.Namespace, err)
+		return l.lost(ctx, "it was taken over; the new holder's lock was left alone")
 	}
 	if err != nil {
 		return fmt.Errorf("releasing the deploy lock: %w", err)
@@ -164,60 +229,68 @@ func (l *Lock) Release(ctx context.Context) error {
 	return nil
 }
 
-func (l *Lock) write(ctx context.Context) error {
-	out, err := kube.Exec(ctx, l.r, kube.Replace(l.o.Namespace, document(l.o, l.o.Now(), &l.cm)))
-	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
-		return takenOver(l.o.Namespace, err)
-	}
-	if err != nil {
-		return fmt.Errorf("updating the deploy lock: %w", err)
-	}
-	return json.Unmarshal(out, &l.cm)
-}
-
-func takenOver(ns string, err error) error {
-	return fmt.Errorf("the deploy lock on %s was taken over by another deploy (ours had expired): %w", ns, err)
-}
-
-// KeepAlive renews the lock every TTL/3 until Release; errors go to Progress (the next renewal retries).
-func (l *Lock) KeepAlive(ctx context.Context) {
+// KeepAlive renews the lock every TTL/3 (retrying failures every second) until Release. When the lock is
+// lost, taken over or not renewed for two thirds of its TTL (after a whole TTL an observer may take it),
+// it calls lost once and stops: the caller must stop changing the namespace.
+func (l *Lock) KeepAlive(ctx context.Context, lost func(error)) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	l.stop = func() { cancel(); <-done }
 	go func() {
 		defer close(done)
-		t := time.NewTicker(l.o.TTL / 3)
-		defer t.Stop()
+		next := l.o.TTL / 3
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				if err := l.Renew(ctx); err != nil && ctx.Err() == nil {
-					fmt.Fprintf(l.o.Progress, "renewing the deploy lock: %v\n", err)
-				}
+			case <-time.After(next):
 			}
+			err := l.Renew(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			next = l.o.TTL / 3
+			if err == nil {
+				continue
+			}
+			if _, ok := err.(*LostError); ok {
+				lost(err)
+				return
+			}
+			l.mu.Lock()
+			since := time.Since(l.renewed)
+			l.mu.Unlock()
+			if since >= 2*l.o.TTL/3 {
+				lost(&LostError{Namespace: l.o.Namespace, Detail: fmt.Sprintf("it could not be renewed for %s: %v", since.Round(time.Second), err)})
+				return
+			}
+			fmt.Fprintf(l.o.Progress, "renewing the deploy lock failed, retrying: %v\n", err)
+			next = min(time.Second, l.o.TTL/3)
 		}
 	}()
 }
 
-func get(ctx context.Context, r kube.Runner, ns string) (*corev1.ConfigMap, error) {
-	out, err := kube.Exec(ctx, r, kube.GetConfigMap(ns, Name))
+func get(ctx context.Context, c *kube.Client, ns string) (*corev1.ConfigMap, error) {
+	out, err := c.Get(ctx, kube.ConfigMapKind, ns, Name)
 	if err != nil {
 		return nil, err
 	}
+	return toConfigMap(out)
+}
+
+func toConfigMap(u *unstructured.Unstructured) (*corev1.ConfigMap, error) {
 	var cm corev1.ConfigMap
-	if err := json.Unmarshal(out, &cm); err != nil {
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &cm); err != nil {
 		return nil, fmt.Errorf("decoding the deploy lock: %w", err)
 	}
 	return &cm, nil
 }
 
-// document is the lock held by o.Holder from now; prev (if any) supplies the resourceVersion and,
-// when we already hold it, the original acquisition time.
-func document(o Options, now time.Time, prev *corev1.ConfigMap) []byte {
-	acquired := now.UTC().Format(time.RFC3339Nano)
-	rv := ""
+// document is the lock held by o.Holder; prev (if any) supplies the UID-bound resourceVersion and, when we
+// already hold it, the original acquisition time.
+func document(o Options, prev *corev1.ConfigMap) *unstructured.Unstructured {
+	now := o.Now().UTC().Format(time.RFC3339Nano)
+	acquired, rv := now, ""
 	if prev != nil {
 		rv = prev.ResourceVersion
 		if prev.Annotations[HolderKey] == o.Holder && prev.Annotations[ReleasedKey] != "true" {
@@ -228,19 +301,22 @@ func document(o Options, now time.Time, prev *corev1.ConfigMap) []byte {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
 		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: o.Namespace, ResourceVersion: rv,
 			Labels: map[string]string{kube.ManagedByLabel: kube.ManagedByValue, "ship/role": "deploy-lock"},
-			Annotations: map[string]string{HolderKey: o.Holder, AcquiredAtKey: acquired,
-				ExpiresAtKey: now.Add(o.TTL).UTC().Format(time.RFC3339Nano)}},
+			Annotations: map[string]string{HolderKey: o.Holder, AcquiredAtKey: acquired, RenewedAtKey: now,
+				TTLKey: strconv.Itoa(int(o.TTL.Round(time.Second) / time.Second))}},
 	}
-	b, _ := json.Marshal(cm) // a ConfigMap of strings always marshals
-	return b
+	obj, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(&cm) // a ConfigMap of strings always converts
+	return &unstructured.Unstructured{Object: obj}
 }
 
 func defaults(o Options) Options {
 	if o.TTL <= 0 {
 		o.TTL = DefaultTTL
 	}
+	if o.TTL < time.Second {
+		o.TTL = time.Second // the TTL is written in whole seconds
+	}
 	if o.Interval <= 0 {
-		o.Interval = DefaultInterval
+		o.Interval = DefaultPeriod
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -1,6 +1,7 @@
-// The lock against a real kube-apiserver: held locks refuse, a waiter gets the lock once it is released, a
-// release leaves nothing behind, and a holder whose lock expired and was taken over can neither renew nor
-// release (delete) its successor's lock.
+// The lock against a real kube-apiserver, through the proxy: held locks refuse, a waiter gets the lock once
+// it is released, a release leaves nothing behind, a holder whose lock expired and was taken over can
+// neither renew nor release (delete) its successor's lock, a skewed clock cannot take a live lock, and a
+// holder hears that it lost its lock.
 package lock
 
 import (
@@ -8,41 +9,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
-	"dagger/ship/internal/kube"
 	"dagger/ship/internal/testenv/kubecluster"
+	"dagger/ship/internal/testenv/kubetest"
 )
 
 func TestMain(m *testing.M) { kubecluster.Main(m) }
 
 type env struct {
+	*kubetest.Env
 	t  *testing.T
-	c  *kubecluster.Cluster
-	r  kube.ExecRunner
 	ns string
 }
 
 func newEnv(t *testing.T) *env {
-	c := kubecluster.Shared(t)
-	e := &env{t: t, c: c, r: kube.ExecRunner{Kubectl: c.KubectlPath, Kubeconfig: c.Kubeconfig},
-		ns: fmt.Sprintf("lock-%04x", rand.IntN(1<<16))}
-	e.kubectl("create", "namespace", e.ns)
-	t.Cleanup(func() { _, _ = c.Kubectl(context.Background(), "delete", "namespace", e.ns, "--wait=false") })
-	return e
+	k := kubetest.New(t)
+	return &env{Env: k, t: t, ns: k.Namespace}
 }
 
-func (e *env) kubectl(args ...string) string {
-	e.t.Helper()
-	out, err := e.c.Kubectl(context.Background(), args...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return out
-}
+func (e *env) kubectl(args ...string) string { return e.Kubectl(args...) }
 
 // holderInCluster is the lock's holder annotation, or "" when there is no lock object.
 func (e *env) holderInCluster() string {
@@ -56,7 +44,7 @@ func (e *env) acquire(holder string, ttl, wait time.Duration, progress *bytes.Bu
 	if progress != nil {
 		o.Progress = progress
 	}
-	return Acquire(context.Background(), e.r, o)
+	return Acquire(context.Background(), e.Client, o)
 }
 
 func TestHeldLockRefusesThenReleaseLeavesNothing(t *testing.T) {
@@ -118,7 +106,7 @@ func TestWaiterGetsTheLockOnRelease(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.l.AcquiredAt.Before(released) || !strings.Contains(progress.String(), "waiting for the deploy lock on "+e.ns+", held by deploy-a") {
+	if r.l.AcquiredAt.Before(released) || !strings.Contains(progress.String(), "for the deploy lock on "+e.ns+", held by deploy-a") {
 		t.Fatalf("acquired at %s (released %s); progress %q", r.l.AcquiredAt, released, progress.String())
 	}
 	if h := e.holderInCluster(); h != "deploy-b" {
@@ -132,13 +120,13 @@ func TestExpiredHolderCannotTouchItsSuccessorsLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	// Expiry is judged by the waiter's own clock from when it first saw the lock: it waits a whole TTL.
 	var progress bytes.Buffer
-	b, err := e.acquire("successor", time.Minute, 0, &progress)
+	b, err := e.acquire("successor", time.Minute, 10*time.Second, &progress)
 	if err != nil {
 		t.Fatalf("expired lock not taken over: %v", err)
 	}
-	if !strings.Contains(progress.String(), "took over the deploy lock on "+e.ns+": crashed's lock expired") {
+	if !strings.Contains(progress.String(), "took over the deploy lock on "+e.ns+": crashed did not renew it for 2s") {
 		t.Fatalf("progress: %q", progress.String())
 	}
 	if err := a.Renew(context.Background()); err == nil || !strings.Contains(err.Error(), "taken over") {
@@ -160,9 +148,7 @@ func TestLockMarkedReleasedIsFree(t *testing.T) {
 	e := newEnv(t)
 	doc := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q,"namespace":%q,"annotations":{%q:"old",%q:%q,%q:"true"}}}`,
 		Name, e.ns, HolderKey, ExpiresAtKey, time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano), ReleasedKey)
-	if _, err := e.c.KubectlStdin(context.Background(), doc, "create", "-f", "-"); err != nil {
-		t.Fatal(err)
-	}
+	e.KubectlStdin(doc, "create", "-f", "-")
 	var progress bytes.Buffer
 	l, err := e.acquire("new", time.Minute, 0, &progress)
 	if err != nil {
@@ -173,5 +159,56 @@ func TestLockMarkedReleasedIsFree(t *testing.T) {
 	}
 	if err := l.Release(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A holder whose clock is an hour behind writes timestamps that look long expired. Judged by timestamps,
+// a waiter would take its lock at once; judged by the waiter's own clock (the lock keeps changing as it is
+// renewed), the live lock is never taken.
+func TestSkewedClockCannotTakeALiveLock(t *testing.T) {
+	e := newEnv(t)
+	behind := func() time.Time { return time.Now().Add(-time.Hour) }
+	a, err := Acquire(context.Background(), e.Client, Options{Namespace: e.ns, Holder: "slow-clock", TTL: 3 * time.Second, Now: behind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.KeepAlive(context.Background(), func(err error) { t.Errorf("the live holder lost its lock: %v", err) })
+	defer func() { _ = a.Release(context.Background()) }()
+	start := time.Now()
+	_, err = e.acquire("waiter", time.Minute, 8*time.Second, nil)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Holder != "slow-clock" {
+		t.Fatalf("the waiter got a live lock (after %s): %v", time.Since(start), err)
+	}
+	if h := e.holderInCluster(); h != "slow-clock" {
+		t.Fatalf("holder in cluster = %q", h)
+	}
+}
+
+// When another deploy takes the lock (here: rewritten with another holder in one write), the holder's
+// keep-alive says so once, naming the new holder, so the deploy can stop.
+func TestKeepAliveReportsALostLock(t *testing.T) {
+	e := newEnv(t)
+	a, err := e.acquire("first", 3*time.Second, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := make(chan error, 2)
+	a.KeepAlive(context.Background(), func(err error) { lost <- err })
+	e.kubectl("annotate", "configmap", Name, "-n", e.ns, "--overwrite", HolderKey+"=second")
+	select {
+	case err := <-lost:
+		var le *LostError
+		if !errors.As(err, &le) || le.By != "second" || !strings.Contains(err.Error(), "lost the deploy lock on namespace "+e.ns+" to second") {
+			t.Fatalf("lost: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the keep-alive never noticed that its lock was taken")
+	}
+	if err := a.Release(context.Background()); err == nil {
+		t.Fatal("the old holder released its successor's lock")
+	}
+	if h := e.holderInCluster(); h != "second" {
+		t.Fatalf("holder = %q", h)
 	}
 }

@@ -1,7 +1,8 @@
 // This test reads the module's own source the way Dagger's codegen does (doc comments and pragmas), because no
 // engine runs here to show `dagger functions`. It guards the promises the module makes to its users: every
-// function has help text, nothing with a side effect is ever served from Dagger's cache, every image the
-// pipeline pulls is a parameter with a pinned default, and secrets are only ever *dagger.Secret.
+// function has help text whose first line (all `dagger functions` shows) is a whole sentence, the object's
+// fields do not pose as functions, nothing with a side effect is ever served from Dagger's cache, every image
+// the pipeline pulls is a parameter with a pinned default, and secrets are only ever *dagger.Secret.
 package modulecheck
 
 import (
@@ -15,7 +16,7 @@ import (
 )
 
 // sideEffecting functions touch a registry, AWS or a cluster: their results must never be cached.
-var sideEffecting = []string{"Publish", "Deploy", "Plan", "Rollback", "Status", "Kubectl", "Kubeconfig", "Whoami", "Bootstrap", "Doctor"}
+var sideEffecting = []string{"Publish", "Deploy", "Promote", "Plan", "Rollback", "Status", "Kubectl", "Kubeconfig", "Whoami", "Bootstrap", "Doctor"}
 
 // secretish parameter names must be *dagger.Secret, never a string that lands in logs and caches.
 var secretish = regexp.MustCompile(`(?i)(password|token|secret|kubeconfig|keyid|indexurl|requesturl)$`)
@@ -102,6 +103,76 @@ func TestEveryFunctionHasHelp(t *testing.T) {
 				t.Errorf("%s: parameter %s has no help text", name, param)
 			}
 		}
+	}
+}
+
+// `dagger functions` shows only the first line of a function's doc comment: it must be a whole sentence.
+func TestFirstLinesAreCompleteSentences(t *testing.T) {
+	for name, fn := range moduleFunctions(t) {
+		if err := completeSentence(firstLine(fn.doc)); err != "" {
+			t.Errorf("%s: the first line of its doc comment is all `dagger functions` shows, and it %s: %q", name, err, firstLine(fn.doc))
+		}
+	}
+}
+
+// completeSentence says what is wrong with a summary line, or "".
+func completeSentence(line string) string {
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "":
+		return "is empty"
+	case !strings.HasSuffix(line, ".") && !strings.HasSuffix(line, "?"):
+		return "does not end a sentence (wrap the comment after a full stop)"
+	case strings.Count(line, "(") != strings.Count(line, ")"):
+		return "leaves a parenthesis open"
+	case strings.Count(line, "`")%2 != 0:
+		return "leaves a code span open"
+	case len(line) > 160:
+		return "is longer than a terminal line and a half (160 characters)"
+	}
+	return ""
+}
+
+func TestCompleteSentenceCatchesCutSummaries(t *testing.T) {
+	for line, bad := range map[string]bool{
+		"Deploy runs the whole chain.":                           false,
+		"Doctor checks why a deploy cannot get in: the IAM OIDC": true,
+		"Render renders an overlay (with the image pinned":       true,
+		"Kubectl returns `dagger call kubectl terminal":          true,
+		"": true,
+	} {
+		if got := completeSentence(line) != ""; got != bad {
+			t.Errorf("completeSentence(%q) flags %v, want %v", line, got, bad)
+		}
+	}
+}
+
+// Exported fields of the main object are listed by `dagger functions` as if they were functions: every one is
+// +private, so the list holds only what a user calls.
+func TestObjectFieldsAreHidden(t *testing.T) {
+	fset := token.NewFileSet()
+	file, err := parser.ParseFile(fset, "../../main.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	ast.Inspect(file, func(n ast.Node) bool {
+		ts, ok := n.(*ast.TypeSpec)
+		if !ok || ts.Name.Name != "Ship" {
+			return true
+		}
+		found = true
+		for _, f := range ts.Type.(*ast.StructType).Fields.List {
+			for _, name := range f.Names {
+				if name.IsExported() && !strings.Contains(f.Doc.Text(), "+private") {
+					t.Errorf("field Ship.%s would show in `dagger functions`: mark it // +private", name.Name)
+				}
+			}
+		}
+		return false
+	})
+	if !found {
+		t.Fatal("type Ship not found in main.go")
 	}
 }
 

@@ -57,6 +57,8 @@ type Report struct {
 	RollbackNote string // why nothing was rolled back, when that matters
 	Diagnosis    []string
 	Addresses    []string // external addresses of LoadBalancer services
+	Release      string   // the release record written on success
+	Notes        []string // what the deploy deliberately left alone, and why
 }
 
 // Markdown renders the report for a GitHub job summary or a terminal.
@@ -77,12 +79,21 @@ func (r *Report) Markdown() string {
 	if !r.Started.IsZero() && !r.Finished.IsZero() {
 		fmt.Fprintf(&b, "| Duration | %s |\n", r.Finished.Sub(r.Started).Round(100*time.Millisecond))
 	}
+	if r.Release != "" {
+		fmt.Fprintf(&b, "| Release | %s |\n", cell(r.Release))
+	}
 	for _, a := range r.Addresses {
 		fmt.Fprintf(&b, "| External address | `%s` |\n", a)
 	}
 	r.changes(&b)
 	r.workloads(&b)
 	r.rollbacks(&b)
+	if len(r.Notes) > 0 {
+		b.WriteString("\n### Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
 	if len(r.Diagnosis) > 0 {
 		b.WriteString("\n### Diagnosis\n\n```\n")
 		for _, d := range r.Diagnosis {

@@ -1,7 +1,9 @@
-// The wait loop: one kubectl get per tick for all watched workloads, health judged by health.go, progress
-// printed only when it changes. It guards against two opposite failures: giving up on a deploy because the
-// apiserver blinked (poll errors are retried until the deadline), and sitting out a ten-minute deadline
-// on a pod that can never start (fail fast).
+// The wait loop: a live view of the namespace (watches, see kube.Watch), health judged by health.go on every
+// change, progress printed only when it changes. It guards against two opposite failures: giving up on a
+// deploy because the apiserver blinked (transient failures are retried until a deadline decides), and
+// sitting out a ten-minute deadline on a pod that can never start (fail fast). Deadlines mean what
+// Kubernetes means by progressDeadlineSeconds: no progress for that long, not a total; a slow rollout that
+// keeps progressing is never failed, except by the overall cap (Options.Timeout) when one is given.
 package rollout
 
 import (
@@ -12,13 +14,49 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"dagger/ship/internal/kube"
 )
 
+// Source yields the namespace as it changes: the view after a change (or after d without one; nil until
+// the first full read), the last transient failure, and a failure that retrying cannot fix. kube.Watch is
+// the one in use; tests script their own.
+type Source interface {
+	Next(ctx context.Context, d time.Duration) (snap *kube.Objects, transient, err error)
+}
+
+// Kinds returns the kinds a Source must follow for these workloads (and Services, for their addresses).
+func Kinds(workloads []kube.Ref, services bool) []schema.GroupVersionKind {
+	var out []schema.GroupVersionKind
+	seen := map[schema.GroupVersionKind]bool{}
+	add := func(k schema.GroupVersionKind) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, w := range workloads {
+		switch w.Kind {
+		case "Deployment":
+			add(kube.DeploymentKind)
+			add(kube.ReplicaSetKind)
+		case "StatefulSet":
+			add(kube.StatefulSetKind)
+		case "DaemonSet":
+			add(kube.DaemonSetKind)
+		}
+	}
+	add(kube.PodKind)
+	if services {
+		add(kube.ServiceKind)
+	}
+	return out
+}
+
 // Defaults for Options.
 const (
-	DefaultInterval           = 500 * time.Millisecond
+	DefaultTick               = time.Second
 	DefaultProgressDeadline   = 600 * time.Second
 	DefaultUnschedulableGrace = 10 * time.Second
 )
@@ -27,9 +65,8 @@ const (
 type Options struct {
 	Namespace          string
 	Workloads          []kube.Ref    // Deployments, StatefulSets, DaemonSets to watch
-	Services           bool          // also list Services each poll, so Result.Last has their addresses
-	Timeout            time.Duration // 0 = each workload's spec.progressDeadlineSeconds (default 600 s)
-	Interval           time.Duration // poll period; default 500 ms
+	Timeout            time.Duration // overall cap on the wait; 0 = none (no-progress deadlines still apply)
+	Tick               time.Duration // re-evaluation period without changes (time-based verdicts); default 1 s
 	UnschedulableGrace time.Duration // default 10 s
 	Progress           io.Writer     // may be nil
 	Now                func() time.Time
@@ -57,6 +94,8 @@ type WorkloadResult struct {
 	Problems []PodProblem
 	Owners   []string     // workload and new ReplicaSet names
 	Pods     []corev1.Pod // new-revision pods at the end, for diagnosis
+
+	noProgress time.Duration // how long without progress it may go (progressDeadlineSeconds)
 }
 
 // Duration is how long the workload took to reach its outcome.
@@ -64,10 +103,10 @@ func (w WorkloadResult) Duration() time.Duration { return w.Finished.Sub(w.Start
 
 // Result is the whole wait.
 type Result struct {
-	Workloads  []WorkloadResult
-	Polls      int
-	PollErrors int
-	Last       *kube.Objects // the last snapshot read, nil if no poll succeeded
+	Workloads []WorkloadResult
+	Updates   int           // views evaluated
+	Failures  int           // transient read failures seen
+	Last      *kube.Objects // the last view read, nil if none was
 }
 
 // Failed returns the workloads that did not roll out.
@@ -100,39 +139,32 @@ type tracker struct {
 	pol      Policy
 	start    time.Time
 	results  []WorkloadResult
-	deadline []time.Time
+	moved    []time.Time // when each workload last made progress
+	progress []string    // the progress it showed then
 	lastLine []string
 	lastErr  string
 }
 
-// Wait polls until every workload has rolled out, one fails, or a deadline passes.
-func Wait(ctx context.Context, r kube.Runner, o Options) (*Result, error) {
+// Wait follows the workloads until every one has rolled out, one fails, or a deadline passes.
+func Wait(ctx context.Context, src Source, o Options) (*Result, error) {
 	t := newTracker(o)
+	o = t.o
 	res := &Result{}
-	for {
-		// Polls start every Interval (not Interval after the last one ended): a kubectl round trip takes a
-		// large part of a second, and the time to notice a finished rollout is the whole period.
-		started := time.Now()
-		snap, err := poll(ctx, r, o)
-		res.Polls++
-		if ctx.Err() != nil {
-			return t.finish(res), fmt.Errorf("waiting for rollout: %w", ctx.Err())
-		}
+	for !t.settled() {
+		snap, transient, err := src.Next(ctx, o.Tick)
 		if err != nil {
-			if kube.HasReason(err, kube.Forbidden) || kube.HasReason(err, kube.NamespaceNotFound) {
-				return t.finish(res), fmt.Errorf("waiting for rollout: %w", err)
-			}
-			res.PollErrors++
-			t.pollFailed(err)
-		} else {
-			t.lastErr, res.Last = "", snap
-			t.observe(snap)
-		}
-		if t.settled() {
-			break
-		}
-		if err := sleep(ctx, o.Interval-time.Since(started)); err != nil {
 			return t.finish(res), fmt.Errorf("waiting for rollout: %w", err)
+		}
+		switch {
+		case transient != nil:
+			res.Failures++
+			t.readFailed(transient)
+		case snap != nil:
+			t.lastErr, res.Last = "", snap
+			res.Updates++
+			t.observe(snap)
+		default:
+			t.checkDeadlines("")
 		}
 	}
 	t.finish(res)
@@ -143,8 +175,8 @@ func Wait(ctx context.Context, r kube.Runner, o Options) (*Result, error) {
 }
 
 func newTracker(o Options) *tracker {
-	if o.Interval <= 0 {
-		o.Interval = DefaultInterval
+	if o.Tick <= 0 {
+		o.Tick = DefaultTick
 	}
 	if o.UnschedulableGrace <= 0 {
 		o.UnschedulableGrace = DefaultUnschedulableGrace
@@ -157,19 +189,12 @@ func newTracker(o Options) *tracker {
 	}
 	t := &tracker{o: o, pol: Policy{UnschedulableGrace: o.UnschedulableGrace}, start: o.Now()}
 	for _, w := range o.Workloads {
-		t.results = append(t.results, WorkloadResult{Workload: w, Started: t.start})
-		t.deadline = append(t.deadline, t.start.Add(firstNonZero(o.Timeout, DefaultProgressDeadline)))
+		t.results = append(t.results, WorkloadResult{Workload: w, Started: t.start, noProgress: DefaultProgressDeadline})
+		t.moved = append(t.moved, t.start)
+		t.progress = append(t.progress, "")
 		t.lastLine = append(t.lastLine, "")
 	}
 	return t
-}
-
-func poll(ctx context.Context, r kube.Runner, o Options) (*kube.Objects, error) {
-	out, err := kube.Exec(ctx, r, kube.GetRollout(o.Namespace, o.Workloads, o.Services))
-	if err != nil {
-		return nil, err
-	}
-	return kube.DecodeList(out)
 }
 
 func (t *tracker) observe(snap *kube.Objects) {
@@ -181,41 +206,66 @@ func (t *tracker) observe(snap *kube.Objects) {
 		}
 		h := Evaluate(w.Workload, snap, now, t.pol)
 		w.Revision, w.Images, w.Owners, w.Pods, w.Problems = h.Revision, h.Images, h.Owners, h.NewPods, h.Problems
-		if t.o.Timeout == 0 {
-			t.deadline[i] = t.start.Add(progressDeadline(w.Workload, snap))
+		w.noProgress = progressDeadline(w.Workload, snap)
+		// Progress is any change in the counts or in what is awaited (e.g. "1 of 2 updated replicas available").
+		if key := h.Progress + "; " + h.Message; key != t.progress[i] {
+			t.progress[i], t.moved[i] = key, now
 		}
-		switch {
-		case h.State == Done:
+		switch h.State {
+		case Done:
 			w.Outcome, w.Finished = RolledOut, now
 			t.say(i, fmt.Sprintf("%s: rolled out (revision %s) in %s", Short(w.Workload), w.Revision, w.Duration().Round(100*time.Millisecond)))
-		case h.State == Failed:
+		case Failed:
 			w.Outcome, w.Finished, w.Reason = FailedOut, now, h.Message
 			t.say(i, fmt.Sprintf("%s: FAILED: %s", Short(w.Workload), h.Message))
-		case !now.Before(t.deadline[i]):
-			w.Outcome, w.Finished = TimedOut, now
-			w.Reason = fmt.Sprintf("not rolled out after %s (%s; %s)", now.Sub(t.start).Round(time.Second), h.Progress, h.Message)
-			t.say(i, fmt.Sprintf("%s: TIMED OUT: %s", Short(w.Workload), w.Reason))
 		default:
 			w.Reason = h.Message
-			t.say(i, fmt.Sprintf("%s: %s", Short(w.Workload), h.Progress))
+			if !t.deadline(i, now, t.progress[i]) {
+				t.say(i, fmt.Sprintf("%s: %s", Short(w.Workload), h.Progress))
+			}
 		}
 	}
 }
 
-func (t *tracker) pollFailed(err error) {
+// deadline times workload i out when the overall cap passed or it made no progress for its deadline.
+func (t *tracker) deadline(i int, now time.Time, state string) bool {
+	w := &t.results[i]
+	var why string
+	switch {
+	case t.o.Timeout > 0 && !now.Before(t.start.Add(t.o.Timeout)):
+		why = fmt.Sprintf("not rolled out within the %s timeout", t.o.Timeout)
+	case !now.Before(t.moved[i].Add(w.noProgress)):
+		why = fmt.Sprintf("no progress for %s (its progress deadline)", now.Sub(t.moved[i]).Round(time.Second))
+	default:
+		return false
+	}
+	w.Outcome, w.Finished = TimedOut, now
+	w.Reason = fmt.Sprintf("%s (%s)", why, state)
+	t.say(i, fmt.Sprintf("%s: TIMED OUT: %s", Short(w.Workload), w.Reason))
+	return true
+}
+
+// checkDeadlines applies the deadlines between views, with the last known state.
+func (t *tracker) checkDeadlines(extra string) {
 	now := t.o.Now()
+	for i := range t.results {
+		if t.results[i].Outcome == "" {
+			state := t.progress[i]
+			if extra != "" {
+				state += "; " + extra
+			}
+			t.deadline(i, now, state)
+		}
+	}
+}
+
+func (t *tracker) readFailed(err error) {
 	msg := err.Error()
 	if msg != t.lastErr {
 		fmt.Fprintf(t.o.Progress, "rollout status unavailable, retrying: %s\n", firstLine(msg))
 		t.lastErr = msg
 	}
-	for i := range t.results {
-		w := &t.results[i]
-		if w.Outcome == "" && !now.Before(t.deadline[i]) {
-			w.Outcome, w.Finished = TimedOut, now
-			w.Reason = fmt.Sprintf("not rolled out after %s; last status check failed: %s", now.Sub(t.start).Round(time.Second), firstLine(msg))
-		}
-	}
+	t.checkDeadlines("last status read failed: " + firstLine(msg))
 }
 
 // settled: everything finished, or something failed (fail fast: do not wait for the rest).
@@ -260,24 +310,6 @@ func progressDeadline(ref kube.Ref, snap *kube.Objects) time.Duration {
 		}
 	}
 	return DefaultProgressDeadline
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
-}
-
-func firstNonZero(a, b time.Duration) time.Duration {
-	if a > 0 {
-		return a
-	}
-	return b
 }
 
 func firstLine(s string) string {

@@ -1,49 +1,57 @@
-// Tests of the wait loop's own behaviour with a scripted Runner: poll errors are retried (the apiserver
-// may restart), progress is printed only when it changes, a stuck new pod fails at once, and the
-// deadline is honoured. The cluster-backed behaviour is covered in internal/deploy.
+// Tests of the wait loop's own behaviour with a scripted Source: read failures are retried (the apiserver
+// may restart), progress is printed only when it changes, a stuck new pod fails at once, the overall cap
+// is honoured and the progress deadline means no progress. The cluster-backed behaviour is covered in
+// internal/deploy.
 package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"dagger/ship/internal/kube"
 )
 
-// script answers each poll with the next canned result; the last one repeats.
+// script answers each Next with the next canned view (or failure); the last one repeats.
 type script struct {
-	t       *testing.T
-	answers []kube.Result
-	calls   int
+	steps []step
+	calls int
 }
 
-func (s *script) Run(_ context.Context, st kube.Step) (kube.Result, error) {
-	if st.Name != "poll rollout" {
-		s.t.Fatalf("unexpected step %s", st)
-	}
-	i := min(s.calls, len(s.answers)-1)
+type step struct {
+	snap      *kube.Objects
+	transient error
+	err       error
+}
+
+func (s *script) Next(context.Context, time.Duration) (*kube.Objects, error, error) {
+	st := s.steps[min(s.calls, len(s.steps)-1)]
 	s.calls++
-	return s.answers[i], nil
+	return st.snap, st.transient, st.err
 }
 
-func listOf(t *testing.T, objs ...any) kube.Result {
-	items := []json.RawMessage{}
+func view(objs ...any) step {
+	snap := &kube.Objects{}
 	for _, o := range objs {
-		b, err := json.Marshal(o)
-		if err != nil {
-			t.Fatal(err)
+		switch v := o.(type) {
+		case *appsv1.Deployment:
+			snap.Deployments = append(snap.Deployments, *v)
+		case appsv1.ReplicaSet:
+			snap.ReplicaSets = append(snap.ReplicaSets, v)
+		case corev1.Pod:
+			snap.Pods = append(snap.Pods, v)
+		default:
+			panic(fmt.Sprintf("view: unexpected %T", o))
 		}
-		items = append(items, b)
 	}
-	b, _ := json.Marshal(map[string]any{"kind": "List", "apiVersion": "v1", "items": items})
-	return kube.Result{Stdout: b}
+	return step{snap: snap}
 }
 
 func dep(updated, ready int32) *appsv1.Deployment {
@@ -54,15 +62,15 @@ func dep(updated, ready int32) *appsv1.Deployment {
 
 var web = kube.Ref{Group: "apps", Kind: "Deployment", Name: "web"}
 
-func TestWaitRetriesPollErrorsAndPrintsChanges(t *testing.T) {
-	down := kube.Result{ExitCode: 1, Stderr: []byte("The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?")}
-	s := &script{t: t, answers: []kube.Result{listOf(t, dep(1, 1)), listOf(t, dep(1, 1)), down, down, listOf(t, dep(2, 1)), listOf(t, dep(2, 2))}}
+func TestWaitRetriesReadFailuresAndPrintsChanges(t *testing.T) {
+	down := step{transient: errors.New("watch deployment.apps: the Kubernetes API server is unavailable: connection refused")}
+	s := &script{steps: []step{view(dep(1, 1)), view(dep(1, 1)), down, down, view(dep(2, 1)), view(dep(2, 2))}}
 	var out strings.Builder
-	res, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}, Interval: time.Millisecond, Progress: &out})
+	res, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}, Progress: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Workloads[0].Outcome != RolledOut || res.PollErrors != 2 || res.Polls != 6 {
+	if res.Workloads[0].Outcome != RolledOut || res.Failures != 2 || res.Updates != 4 {
 		t.Fatalf("result %+v", res)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -83,8 +91,8 @@ func TestWaitFailsFastOnStuckNewPod(t *testing.T) {
 	rsNew.TypeMeta = metav1.TypeMeta{Kind: "ReplicaSet", APIVersion: "apps/v1"}
 	p := pod("web-new-a", "rs2", waiting("ImagePullBackOff"))
 	p.TypeMeta = metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"}
-	s := &script{t: t, answers: []kube.Result{listOf(t, d, rsNew, p)}}
-	res, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}, Interval: time.Millisecond})
+	s := &script{steps: []step{view(d, rsNew, p)}}
+	res, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}})
 	var werr *Error
 	if !errors.As(err, &werr) || res.Workloads[0].Outcome != FailedOut || s.calls != 1 {
 		t.Fatalf("err %v, result %+v, polls %d", err, res, s.calls)
@@ -97,20 +105,50 @@ func TestWaitFailsFastOnStuckNewPod(t *testing.T) {
 	}
 }
 
-func TestWaitDeadline(t *testing.T) {
+// The overall cap (--timeout) ends a wait that is still progressing.
+func TestWaitTimeoutCapsTheWholeWait(t *testing.T) {
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := func() time.Time { clock = clock.Add(time.Second); return clock }
-	s := &script{t: t, answers: []kube.Result{listOf(t, dep(2, 1))}}
-	res, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}, Timeout: 5 * time.Second, Interval: time.Millisecond, Now: now})
-	if err == nil || res.Workloads[0].Outcome != TimedOut || !strings.Contains(res.Workloads[0].Reason, "1 of 2 updated replicas available") {
+	s := &script{steps: []step{view(dep(2, 1))}}
+	res, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}, Timeout: 5 * time.Second, Now: now})
+	if err == nil || res.Workloads[0].Outcome != TimedOut || !strings.Contains(res.Workloads[0].Reason, "within the 5s timeout") ||
+		!strings.Contains(res.Workloads[0].Reason, "1 of 2 updated replicas available") {
 		t.Fatalf("err %v result %+v", err, res.Workloads[0])
 	}
 }
 
-func TestWaitForbiddenIsNotRetried(t *testing.T) {
-	s := &script{t: t, answers: []kube.Result{{ExitCode: 1, Stderr: []byte(`Error from server (Forbidden): pods is forbidden: User "u" cannot list resource "pods" in API group "" in the namespace "n"`)}}}
-	_, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}, Interval: time.Millisecond})
-	if !kube.HasReason(err, kube.Forbidden) || s.calls != 1 {
-		t.Fatalf("err %v after %d polls", err, s.calls)
+// progressDeadlineSeconds means "no progress for that long": a rollout that keeps moving outlives it, one
+// that stops moving does not.
+func TestProgressDeadlineIsNoProgress(t *testing.T) {
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { clock = clock.Add(3 * time.Second); return clock }
+	slow := func(updated, ready int32) step {
+		d := dep(updated, ready)
+		d.Spec.ProgressDeadlineSeconds = ptr(int32(5))
+		d.Spec.Replicas = ptr(int32(6))
+		d.Status.Replicas = 6
+		return view(d)
+	}
+	// 3 s between views, a 5 s deadline, 24 s in all: each view shows progress, so it never times out.
+	moving := &script{steps: []step{slow(1, 1), slow(2, 1), slow(2, 2), slow(3, 3), slow(4, 4), slow(5, 5), slow(6, 5), slow(6, 6)}}
+	res, err := Wait(context.Background(), moving, Options{Namespace: "n", Workloads: []kube.Ref{web}, Now: now})
+	if err != nil || res.Workloads[0].Outcome != RolledOut {
+		t.Fatalf("a progressing rollout was failed: %v %+v", err, res.Workloads[0])
+	}
+	stuck := &script{steps: []step{slow(1, 1), slow(2, 1), slow(2, 1), slow(2, 1)}}
+	res, err = Wait(context.Background(), stuck, Options{Namespace: "n", Workloads: []kube.Ref{web}, Now: now})
+	if err == nil || res.Workloads[0].Outcome != TimedOut || !strings.Contains(res.Workloads[0].Reason, "no progress for 6s") {
+		t.Fatalf("a stalled rollout: %v %+v", err, res.Workloads[0])
 	}
 }
+
+func TestWaitStopsOnAnUnrecoverableFailure(t *testing.T) {
+	forbidden := &kube.Error{Op: "watch pod", Reason: kube.Forbidden, Detail: "pods is forbidden"}
+	s := &script{steps: []step{{err: forbidden}}}
+	_, err := Wait(context.Background(), s, Options{Namespace: "n", Workloads: []kube.Ref{web}})
+	if !kube.HasReason(err, kube.Forbidden) || s.calls != 1 {
+		t.Fatalf("err %v after %d reads", err, s.calls)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,51 @@
+// Ownership: which objects in a namespace a deploy of one app's overlay may prune, roll back or report on.
+// The renderer stamps three labels on every object; an object is ours only when all three match. It guards
+// against the collision of two apps (or two repositories) that both deploy an overlay named "dev" into one
+// shared namespace: keyed on the overlay alone, each would prune the other after a healthy rollout.
+package kube
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Labels the renderer stamps on every object.
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "ship"
+	OverlayLabel   = "ship/overlay"
+	AppLabel       = "ship/app"
+)
+
+// Owner is one app's overlay: what a deploy owns.
+type Owner struct{ App, Overlay string }
+
+// Selector selects the objects this owner deployed.
+func (o Owner) Selector() string {
+	return fmt.Sprintf("%s=%s,%s=%s,%s=%s", ManagedByLabel, ManagedByValue, AppLabel, o.App, OverlayLabel, o.Overlay)
+}
+
+// LegacySelector selects objects of this overlay labelled before ship keyed ownership on the app: they
+// carry no app label, so they may belong to any app deploying an overlay of that name. They are never
+// pruned; a deploy that renders them again relabels them (server-side apply adds the app label).
+func (o Owner) LegacySelector() string {
+	return fmt.Sprintf("%s=%s,%s=%s,!%s", ManagedByLabel, ManagedByValue, OverlayLabel, o.Overlay, AppLabel)
+}
+
+// Owns reports whether an object's labels say this owner deployed it.
+func (o Owner) Owns(labels map[string]string) bool {
+	return labels[ManagedByLabel] == ManagedByValue && labels[AppLabel] == o.App && labels[OverlayLabel] == o.Overlay
+}
+
+// PrunableKinds are the namespaced kinds a deploy may ship and therefore may prune. Roles and
+// RoleBindings are deliberately absent: the "edit" ClusterRole the deploy identity holds can neither list nor
+// write RBAC objects, so listing them would make every least-privilege deploy fail (bootstrap owns RBAC).
+var PrunableKinds = []schema.GroupVersionKind{
+	DeploymentKind, StatefulSetKind, DaemonSetKind, ServiceKind, ConfigMapKind,
+	{Version: "v1", Kind: "Secret"}, {Version: "v1", Kind: "ServiceAccount"},
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudget"}, HPAKind,
+	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"},
+	{Group: "networking.k8s.io", Version: "v1", Kind: "NetworkPolicy"},
+	{Group: "batch", Version: "v1", Kind: "CronJob"}, {Group: "batch", Version: "v1", Kind: "Job"},
+}
