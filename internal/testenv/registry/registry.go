@@ -32,12 +32,20 @@ const Binary = "/usr/bin/docker-registry"
 // Registry is a running registry.
 type Registry struct {
 	Host  string // 127.0.0.1:port
-	CAPEM []byte
+	CAPEM []byte // nil when it serves plain HTTP
 	pool  *x509.CertPool
 }
 
-// Start runs a registry that accepts only user/password, until the test ends.
-func Start(t testing.TB, user, password string) *Registry {
+// Start runs a registry that accepts only user/password, over TLS, until the test ends.
+func Start(t testing.TB, user, password string) *Registry { return start(t, user, password, true) }
+
+// StartPlainHTTP runs the same registry without TLS. A Dagger engine speaks plain HTTP to a registry on its
+// host's loopback unless its own configuration gives it a CA, which a test cannot: the engine suite uses this.
+func StartPlainHTTP(t testing.TB, user, password string) *Registry {
+	return start(t, user, password, false)
+}
+
+func start(t testing.TB, user, password string, useTLS bool) *Registry {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("registry: %s not found: install it with `apt-get install -y docker-registry`", Binary)
@@ -58,10 +66,13 @@ func Start(t testing.TB, user, password string) *Registry {
 			t.Fatalf("registry: write %s: %v", name, err)
 		}
 	}
-	r := &Registry{CAPEM: caPEM, pool: x509.NewCertPool()}
-	r.pool.AppendCertsFromPEM(caPEM)
+	r := &Registry{}
+	if useTLS {
+		r.CAPEM, r.pool = caPEM, x509.NewCertPool()
+		r.pool.AppendCertsFromPEM(caPEM)
+	}
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = r.launch(t, dir); err == nil {
+		if err = r.launch(t, dir, useTLS); err == nil {
 			return r
 		}
 	}
@@ -69,14 +80,14 @@ func Start(t testing.TB, user, password string) *Registry {
 	return nil
 }
 
-func (r *Registry) launch(t testing.TB, dir string) error {
+func (r *Registry) launch(t testing.TB, dir string, useTLS bool) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	r.Host = fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, []byte(config(dir, r.Host)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config(dir, r.Host, useTLS)), 0o600); err != nil {
 		return fmt.Errorf("write config: %w", err)
 	}
 	var logs bytes.Buffer
@@ -107,7 +118,7 @@ func (r *Registry) waitReady(exited chan error) error {
 			return fmt.Errorf("registry exited early: %v", err)
 		default:
 		}
-		resp, err := client.Get("https://" + r.Host + "/v2/")
+		resp, err := client.Get(r.URL() + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusUnauthorized {
@@ -119,14 +130,28 @@ func (r *Registry) waitReady(exited chan error) error {
 	return fmt.Errorf("registry on %s not ready after 15s", r.Host)
 }
 
+// URL is the registry's base URL.
+func (r *Registry) URL() string {
+	if r.pool == nil {
+		return "http://" + r.Host
+	}
+	return "https://" + r.Host
+}
+
 // Transport trusts the registry's CA.
 func (r *Registry) Transport() http.RoundTripper {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: r.pool, MinVersion: tls.VersionTLS12}
+	if r.pool != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: r.pool, MinVersion: tls.VersionTLS12}
+	}
 	return tr
 }
 
-func config(dir, addr string) string {
+func config(dir, addr string, useTLS bool) string {
+	tlsConfig := ""
+	if useTLS {
+		tlsConfig = fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	}
 	return fmt.Sprintf(`version: 0.1
 log:
   level: error
@@ -140,14 +165,11 @@ storage:
 http:
   addr: %s
   secret: test-registry-http-secret
-  tls:
-    certificate: %s
-    key: %s
-auth:
+%sauth:
   htpasswd:
     realm: test-registry
     path: %s
-`, filepath.Join(dir, "data"), addr, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "htpasswd"))
+`, filepath.Join(dir, "data"), addr, tlsConfig, filepath.Join(dir, "htpasswd"))
 }
 
 func freePort() (int, error) {
