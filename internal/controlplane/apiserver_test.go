@@ -28,14 +28,6 @@ import (
 
 func TestMain(m *testing.M) { kubecluster.Main(m) }
 
-func cluster(t *testing.T) *kubecluster.Cluster {
-	t.Helper()
-	if _, err := kubecluster.EnsureTools(); err != nil {
-		t.Fatal(err)
-	}
-	return kubecluster.Shared(t)
-}
-
 // loggedArgs is the argv a process of the cluster was started with: the first "====" line of its log.
 func loggedArgs(t *testing.T, c *kubecluster.Cluster, name string) []string {
 	t.Helper()
@@ -79,7 +71,7 @@ func flagValue(args []string, name string) string {
 
 // The test control plane runs controlplane.Loopback's flags, byte for byte.
 func TestHarnessRunsTheseFlags(t *testing.T) {
-	c := cluster(t)
+	c := kubecluster.Shared(t) // builds the binaries first if they are missing
 	etcd := loggedArgs(t, c, "etcd")
 	cfg := controlplane.Loopback(c.Dir(), port(t, flagValue(etcd, "listen-client-urls")), port(t, flagValue(etcd, "listen-peer-urls")), port(t, c.Server))
 	for name, want := range map[string][]string{
@@ -156,7 +148,7 @@ func whoami(t *testing.T, hc *http.Client, server string) (int, userInfo, error)
 }
 
 func TestRealAPIServerAcceptsTheCertificates(t *testing.T) {
-	c := cluster(t)
+	c := kubecluster.Shared(t) // builds the binaries first if they are missing
 	path, err := c.UserKubeconfig("preview-user", "ship:previewers")
 	if err != nil {
 		t.Fatal(err)

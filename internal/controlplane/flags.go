@@ -61,27 +61,28 @@ func (c Config) APIServerArgs() []string {
 	)
 }
 
-// ControllerManagerArgs runs the controllers as admin, without leader election (there is one) and
-// without a serving port (nothing scrapes it; one fewer port to collide).
+// ControllerManagerArgs runs the controllers (see controllerArgs) signing with the service-account key.
 func (c Config) ControllerManagerArgs() []string {
-	return []string{
-		"--kubeconfig=" + c.Path(AdminKubeconfigFile),
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--service-account-private-key-file=" + c.Path(ServiceAccountKeyFile),
-		"--root-ca-file=" + c.Path(ServingCAFile),
+	return append(c.controllerArgs(),
+		"--service-account-private-key-file="+c.Path(ServiceAccountKeyFile),
+		"--root-ca-file="+c.Path(ServingCAFile),
 		"--use-service-account-credentials=false",
 		c.verbosity(),
-	}
+	)
 }
 
-// SchedulerArgs runs the scheduler as admin, like the controller-manager.
+// SchedulerArgs runs the scheduler (see controllerArgs).
 func (c Config) SchedulerArgs() []string {
+	return append(c.controllerArgs(), c.verbosity())
+}
+
+// controllerArgs are the controller-manager's and the scheduler's common flags: admin credentials, no
+// leader election (there is one of each) and no serving port (nothing scrapes it; one fewer to collide).
+func (c Config) controllerArgs() []string {
 	return []string{
 		"--kubeconfig=" + c.Path(AdminKubeconfigFile),
 		"--leader-elect=false",
 		"--secure-port=0",
-		c.verbosity(),
 	}
 }
 
