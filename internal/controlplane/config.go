@@ -37,23 +37,23 @@ const (
 // The Service layout: the hostnames the components reach each other by (Dagger service bindings),
 // their ports, and the fixed paths the PKI files and etcd's data are mounted at.
 const (
-	EtcdHost          = "etcd"
-	APIServerHost     = "kube-apiserver"
-	EtcdClientPort    = 2379
-	EtcdPeerPort      = 2380
-	APIServerPort     = 6443
-	ServicePKIDir     = "/etc/kubernetes/pki"
-	ServiceEtcdData   = "/var/lib/etcd"
-	ServiceName       = "preview"
-	serviceCIDR       = "10.0.0.0/24"
-	serviceClusterIP  = "10.0.0.1" // the first address of serviceCIDR: the `kubernetes` Service's ClusterIP
-	defaultVerbosity  = 1
-	loopbackAddress   = "127.0.0.1"
-	serviceBindAll    = "0.0.0.0"
-	loopbackName      = "kubecluster"
-	loopbackTestHost  = "kube-apiserver.test"
-	serviceLocalhost  = "localhost"
-	loopbackPKISubdir = "pki"
+	EtcdHost        = "etcd"
+	APIServerHost   = "kube-apiserver"
+	EtcdClientPort  = 2379
+	EtcdPeerPort    = 2380
+	APIServerPort   = 6443
+	ServicePKIDir   = "/etc/kubernetes/pki"
+	ServiceEtcdData = "/var/lib/etcd"
+	ServiceName     = "preview" // etcd's member name and the kubeconfigs' cluster and context name
+)
+
+// Settings both layouts share.
+const (
+	serviceCIDR      = "10.0.0.0/24"
+	serviceClusterIP = "10.0.0.1" // the first address of serviceCIDR: the `kubernetes` Service's ClusterIP
+	defaultVerbosity = 1
+	loopbackAddress  = "127.0.0.1"
+	allInterfaces    = "0.0.0.0"
 )
 
 // inClusterNames are the names in-cluster clients use for the apiserver; every serving cert carries them.
@@ -92,7 +92,7 @@ type Config struct {
 func Loopback(dir string, etcdClientPort, etcdPeerPort, apiPort int) Config {
 	etcdURL := "http://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(etcdClientPort))
 	return Config{
-		Name:                loopbackName,
+		Name:                "kubecluster",
 		EtcdDataDir:         filepath.Join(dir, "etcd-data"),
 		EtcdListenClientURL: etcdURL,
 		EtcdClientURL:       etcdURL,
@@ -103,9 +103,9 @@ func Loopback(dir string, etcdClientPort, etcdPeerPort, apiPort int) Config {
 		CertDir:             filepath.Join(dir, "apiserver-certs"),
 		ServiceCIDR:         serviceCIDR,
 		Server:              "https://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(apiPort)),
-		DNSNames:            append(append([]string(nil), inClusterNames...), loopbackTestHost),
+		DNSNames:            append(append([]string(nil), inClusterNames...), "kube-apiserver.test"),
 		IPs:                 []net.IP{net.ParseIP(loopbackAddress), net.ParseIP(serviceClusterIP)},
-		PKIDir:              filepath.Join(dir, loopbackPKISubdir),
+		PKIDir:              filepath.Join(dir, "pki"),
 		Verbosity:           defaultVerbosity,
 	}
 }
@@ -124,15 +124,15 @@ func Service() Config {
 	return Config{
 		Name:                ServiceName,
 		EtcdDataDir:         ServiceEtcdData,
-		EtcdListenClientURL: "http://" + net.JoinHostPort(serviceBindAll, etcdPort),
+		EtcdListenClientURL: "http://" + net.JoinHostPort(allInterfaces, etcdPort),
 		EtcdClientURL:       "http://" + net.JoinHostPort(EtcdHost, etcdPort),
 		EtcdPeerURL:         "http://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(EtcdPeerPort)),
-		BindAddress:         serviceBindAll,
+		BindAddress:         allInterfaces,
 		AdvertiseAddress:    loopbackAddress,
 		SecurePort:          APIServerPort,
 		ServiceCIDR:         serviceCIDR,
 		Server:              "https://" + net.JoinHostPort(APIServerHost, strconv.Itoa(APIServerPort)),
-		DNSNames:            append([]string{APIServerHost, serviceLocalhost}, inClusterNames...),
+		DNSNames:            append([]string{APIServerHost, "localhost"}, inClusterNames...),
 		IPs:                 []net.IP{net.ParseIP(loopbackAddress), net.ParseIP(serviceClusterIP)},
 		PKIDir:              ServicePKIDir,
 		Verbosity:           defaultVerbosity,
