@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -65,6 +66,7 @@ func mtlsServer(t *testing.T, p *PKI) *httptest.Server {
 		peer := r.TLS.PeerCertificates[0].Subject
 		_, _ = io.WriteString(w, peer.CommonName+" "+strings.Join(peer.Organization, ","))
 	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of some tests
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serving}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool(t, p.ClientCA)}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
