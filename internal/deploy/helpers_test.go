@@ -85,7 +85,7 @@ func (e *env) render(manifests fs.FS, o render.Options, edits ...func(dep map[st
 	return []byte(b.String())
 }
 
-// fault makes kwok fail the new pods in the given way (see kubecluster/kwok/stages.yaml).
+// fault makes kwok fail the new pods in the given way (see controlplane/kwok/stages.yaml).
 func fault(mode string) func(map[string]any) {
 	return func(dep map[string]any) {
 		md := dep["spec"].(map[string]any)["template"].(map[string]any)["metadata"].(map[string]any)

@@ -1,16 +1,19 @@
 // Package kubecluster runs a real Kubernetes control plane on loopback for tests:
 // etcd, kube-apiserver, kube-controller-manager and kube-scheduler v1.34.2, and kwok
 // playing the kubelet of fake Nodes. Binaries come from .ci/tools (see EnsureTools).
+// Their flags, certificates, kwok stages and Nodes are internal/controlplane's, the
+// same definition the module's preview runs as Dagger services; this package only
+// runs them as processes and waits for them.
 //
 // Pods become Running and Ready as soon as they are scheduled, unless their
 // annotation fault.ship.test/mode (set it on a pod template) asks for a failure:
-// "ImagePullBackOff", "CrashLoopBackOff" or "Unready" (see kwok/stages.yaml). A pod
+// "ImagePullBackOff", "CrashLoopBackOff" or "Unready" (see controlplane/kwok/stages.yaml). A pod
 // whose nodeSelector matches no Node stays Pending with PodScheduled=False,
 // reason Unschedulable, from the real scheduler. kwok reads its stages from Stage
 // objects (kwok.x-k8s.io/v1alpha1, cluster-scoped), so a test can add its own.
 //
-// The package uses only the standard library (the root go.mod stays lean); it
-// drives the cluster with the built kubectl and plain HTTPS.
+// The package uses only the standard library and controlplane (itself standard
+// library only); it drives the cluster with the built kubectl and plain HTTPS.
 package kubecluster
 
 import (
@@ -18,38 +21,31 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"dagger/ship/internal/controlplane"
 )
 
 // FaultAnnotation is the pod (template) annotation that selects a fault stage.
-const FaultAnnotation = "fault.ship.test/mode"
+const FaultAnnotation = controlplane.FaultAnnotation
 
 // Values of FaultAnnotation.
 const (
-	FaultImagePullBackOff = "ImagePullBackOff"
-	FaultCrashLoopBackOff = "CrashLoopBackOff"
-	FaultUnready          = "Unready"
+	FaultImagePullBackOff = controlplane.FaultImagePullBackOff
+	FaultCrashLoopBackOff = controlplane.FaultCrashLoopBackOff
+	FaultUnready          = controlplane.FaultUnready
 )
-
-//go:embed kwok/stage-crd.yaml
-var stageCRD []byte
-
-//go:embed kwok/stages.yaml
-var stagesYAML []byte
 
 // Options tunes Start; the zero value works.
 type Options struct {
@@ -71,14 +67,14 @@ type Cluster struct {
 	Server      string // https://127.0.0.1:<port>
 	CAData      []byte // PEM of the CA that signed the serving cert
 
-	dir      string
-	bins     binaries
-	clientCA *ca
-	client   *http.Client // admin client for polling
-	nodes    []string
+	dir    string
+	bins   binaries
+	cfg    controlplane.Config
+	pki    *controlplane.PKI
+	client *http.Client // admin client for polling
+	nodes  []string
 
-	apiserverArgs []string
-	began         time.Time // for the phase timings in start.log
+	began time.Time // for the phase timings in start.log
 
 	mu       sync.Mutex // guards procs and users
 	procs    map[string]*proc
@@ -144,45 +140,28 @@ func start(ctx context.Context, opts Options, bins binaries, timeout time.Durati
 	if nodes <= 0 {
 		nodes = 1
 	}
-	for i := range nodes {
-		c.nodes = append(c.nodes, fmt.Sprintf("kwok-node-%d", i))
-	}
+	c.nodes = controlplane.NodeNames(nodes)
 
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
 	}
-	etcdClient, etcdPeer, apiPort := ports[0], ports[1], ports[2]
-	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	c.cfg = controlplane.Loopback(dir, ports[0], ports[1], ports[2])
+	c.Server = c.cfg.Server
 
-	f, err := c.writePKI()
-	if err != nil {
+	if err := c.writePKI(); err != nil {
 		return nil, fmt.Errorf("kubecluster: certificates: %w", err)
 	}
 
 	c.phase("certificates written")
 
-	// etcd
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
-	etcd, err := c.startProc("etcd", bins.etcd, []string{
-		"--name=kubecluster",
-		"--data-dir=" + filepath.Join(dir, "etcd-data"),
-		"--listen-client-urls=" + etcdURL,
-		"--advertise-client-urls=" + etcdURL,
-		"--listen-peer-urls=" + peerURL,
-		"--initial-advertise-peer-urls=" + peerURL,
-		"--initial-cluster=kubecluster=" + peerURL,
-		"--initial-cluster-state=new",
-		"--unsafe-no-fsync=true",
-		"--log-level=warn",
-	}, nil)
+	etcd, err := c.startProc("etcd", bins.etcd, c.cfg.EtcdArgs(), nil)
 	if err != nil {
 		return nil, err
 	}
 	plain := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	if err := waitUntil(ctx, etcd, "etcd /health", func(ctx context.Context) error {
-		body, err := httpGet(ctx, plain, etcdURL+"/health")
+		body, err := httpGet(ctx, plain, c.cfg.EtcdClientURL+"/health")
 		if err != nil {
 			return err
 		}
@@ -196,28 +175,7 @@ func start(ctx context.Context, opts Options, bins binaries, timeout time.Durati
 
 	c.phase("etcd healthy")
 
-	// kube-apiserver, envtest-style.
-	c.apiserverArgs = []string{
-		"--etcd-servers=" + etcdURL,
-		"--cert-dir=" + filepath.Join(dir, "apiserver-certs"),
-		"--tls-cert-file=" + f.servingCert,
-		"--tls-private-key-file=" + f.servingKey,
-		"--client-ca-file=" + f.clientCA,
-		"--service-account-key-file=" + f.saPub,
-		"--service-account-signing-key-file=" + f.saKey,
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range=10.0.0.0/24",
-		"--endpoint-reconciler-type=none",
-		"--disable-admission-plugins=ServiceAccount",
-		"--allow-privileged=true",
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(apiPort),
-		"--profiling=false",
-		"--v=1",
-	}
-	api, err := c.startProc("kube-apiserver", bins.apiserver, c.apiserverArgs, nil)
+	api, err := c.startProc("kube-apiserver", bins.apiserver, c.cfg.APIServerArgs(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -240,23 +198,10 @@ func start(ctx context.Context, opts Options, bins binaries, timeout time.Durati
 
 	// Controller-manager and scheduler, as admin. (Started only once the apiserver is
 	// ready: the controller-manager gives up if it is not healthy within 10 s.)
-	if _, err := c.startProc("kube-controller-manager", bins.controllerManager, []string{
-		"--kubeconfig=" + c.Kubeconfig,
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--service-account-private-key-file=" + f.saKey,
-		"--root-ca-file=" + f.servingCA,
-		"--use-service-account-credentials=false",
-		"--v=1",
-	}, nil); err != nil {
+	if _, err := c.startProc("kube-controller-manager", bins.controllerManager, c.cfg.ControllerManagerArgs(), nil); err != nil {
 		return nil, err
 	}
-	if _, err := c.startProc("kube-scheduler", bins.scheduler, []string{
-		"--kubeconfig=" + c.Kubeconfig,
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--v=1",
-	}, nil); err != nil {
+	if _, err := c.startProc("kube-scheduler", bins.scheduler, c.cfg.SchedulerArgs(), nil); err != nil {
 		return nil, err
 	}
 	if err := <-seeded; err != nil {
@@ -310,72 +255,27 @@ func (c *Cluster) phase(what string) {
 	}
 }
 
-// pkiFiles are the paths of the files the processes read.
-type pkiFiles struct {
-	servingCA, servingCert, servingKey, clientCA, saKey, saPub string
-}
-
-// writePKI makes the serving CA and certificate, the client CA, the service-account
-// key pair and the admin kubeconfig.
-func (c *Cluster) writePKI() (pkiFiles, error) {
-	pki := filepath.Join(c.dir, "pki")
-	f := pkiFiles{
-		servingCA:   filepath.Join(pki, "serving-ca.crt"),
-		servingCert: filepath.Join(pki, "apiserver.crt"),
-		servingKey:  filepath.Join(pki, "apiserver.key"),
-		clientCA:    filepath.Join(pki, "client-ca.crt"),
-		saKey:       filepath.Join(pki, "sa.key"),
-		saPub:       filepath.Join(pki, "sa.pub"),
-	}
-	if err := os.Mkdir(pki, 0o700); err != nil {
-		return f, err
-	}
-	servingCA, err := newCA("kubecluster-serving-ca")
+// writePKI makes the control plane's certificates, writes them where its flags say,
+// and sets up the admin client the harness polls with.
+func (c *Cluster) writePKI() error {
+	pki, err := controlplane.NewPKI(c.cfg)
 	if err != nil {
-		return f, err
+		return err
 	}
-	// Deliberately no "localhost": a client must use 127.0.0.1 (or tls-server-name).
-	serving, err := servingCA.issue("kube-apiserver", nil, true,
-		[]string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "kube-apiserver.test"},
-		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)})
+	if err := pki.WriteDir(c.cfg.PKIDir); err != nil {
+		return err
+	}
+	c.pki = pki
+	c.CAData = pki.ServingCA
+	c.Kubeconfig = c.cfg.Path(controlplane.AdminKubeconfigFile)
+	adminCert, err := tls.X509KeyPair(pki.AdminCert, pki.AdminKey)
 	if err != nil {
-		return f, err
-	}
-	clientCA, err := newCA("kubecluster-client-ca")
-	if err != nil {
-		return f, err
-	}
-	admin, err := clientCA.issue("kubecluster-admin", []string{"system:masters"}, false, nil, nil)
-	if err != nil {
-		return f, err
-	}
-	saPriv, saPub, err := newServiceAccountKey()
-	if err != nil {
-		return f, err
-	}
-	c.CAData = servingCA.certPEM
-	c.clientCA = clientCA
-	c.Kubeconfig = filepath.Join(c.dir, "admin.kubeconfig")
-	for path, data := range map[string][]byte{
-		f.servingCA:   servingCA.certPEM,
-		f.servingCert: serving.certPEM,
-		f.servingKey:  serving.keyPEM,
-		f.clientCA:    clientCA.certPEM,
-		f.saKey:       saPriv,
-		f.saPub:       saPub,
-		c.Kubeconfig:  kubeconfig(c.Server, c.CAData, "kubecluster-admin", admin),
-	} {
-		if err := writeFile(path, data); err != nil {
-			return f, err
-		}
-	}
-
-	adminCert, err := tls.X509KeyPair(admin.certPEM, admin.keyPEM)
-	if err != nil {
-		return f, err
+		return err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(servingCA.cert)
+	if !pool.AppendCertsFromPEM(pki.ServingCA) {
+		return errors.New("the serving CA holds no certificate")
+	}
 	c.client = &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
@@ -383,7 +283,7 @@ func (c *Cluster) writePKI() (pkiFiles, error) {
 			TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{adminCert}},
 		},
 	}
-	return f, nil
+	return nil
 }
 
 func (c *Cluster) startProc(name, bin string, args, env []string) (*proc, error) {
@@ -403,9 +303,9 @@ func (c *Cluster) proc(name string) *proc {
 	return c.procs[name]
 }
 
-// startAPIServer starts kube-apiserver with c.apiserverArgs and waits for /readyz.
+// startAPIServer starts kube-apiserver with the cluster's flags and waits for /readyz.
 func (c *Cluster) startAPIServer(ctx context.Context) error {
-	p, err := c.startProc("kube-apiserver", c.bins.apiserver, c.apiserverArgs, nil)
+	p, err := c.startProc("kube-apiserver", c.bins.apiserver, c.cfg.APIServerArgs(), nil)
 	if err != nil {
 		return err
 	}
@@ -425,13 +325,7 @@ func (c *Cluster) startKwok() error {
 	if err := os.Mkdir(kwokHome, 0o700); err != nil {
 		return err
 	}
-	_, err := c.startProc("kwok", c.bins.kwok, []string{
-		"--kubeconfig=" + c.Kubeconfig,
-		"--manage-all-nodes=true",
-		"--enable-crds=Stage",
-		"--cidr=10.244.0.1/16",
-		"--node-ip=127.0.0.1",
-	}, []string{"HOME=" + kwokHome})
+	_, err := c.startProc("kwok", c.bins.kwok, c.cfg.KwokArgs(), []string{"HOME=" + kwokHome})
 	return err
 }
 
@@ -441,16 +335,16 @@ func (c *Cluster) startKwok() error {
 // (still starting) accepts it.
 func (c *Cluster) seed(ctx context.Context, api *proc) error {
 	if err := waitUntil(ctx, api, "the Stage CRD to be created", func(ctx context.Context) error {
-		return c.create(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/yaml", stageCRD)
+		return c.create(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/yaml", controlplane.StageCRD())
 	}); err != nil {
 		return err
 	}
 	if err := waitUntil(ctx, api, "the Stage CRD to be established", func(ctx context.Context) error {
-		return c.conditionTrue(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/stages.kwok.x-k8s.io", "Established")
+		return c.conditionTrue(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+controlplane.StageCRDName, "Established")
 	}); err != nil {
 		return err
 	}
-	for _, doc := range yamlDocs(stagesYAML) {
+	for _, doc := range yamlDocs(controlplane.Stages()) {
 		if err := waitUntil(ctx, api, "kwok stages to be created", func(ctx context.Context) error {
 			// Right after Established, the new resource can briefly answer 404.
 			return c.create(ctx, "/apis/kwok.x-k8s.io/v1alpha1/stages", "application/yaml", doc)
@@ -458,9 +352,9 @@ func (c *Cluster) seed(ctx context.Context, api *proc) error {
 			return err
 		}
 	}
-	for _, n := range nodeObjects(c.nodes) {
+	for _, n := range c.nodes {
 		if err := waitUntil(ctx, api, "the Nodes to be created", func(ctx context.Context) error {
-			return c.create(ctx, "/api/v1/nodes", "application/json", n)
+			return c.create(ctx, "/api/v1/nodes", "application/json", controlplane.Node(n))
 		}); err != nil {
 			return err
 		}
@@ -528,7 +422,7 @@ var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 // from the client CA, with CN=user and O=groups, and returns its path. RBAC applies:
 // the user can do nothing until bound to a role.
 func (c *Cluster) UserKubeconfig(user string, groups ...string) (string, error) {
-	kp, err := c.clientCA.issue(user, groups, false, nil, nil)
+	data, err := c.pki.UserKubeconfig(user, groups...)
 	if err != nil {
 		return "", err
 	}
@@ -537,7 +431,7 @@ func (c *Cluster) UserKubeconfig(user string, groups ...string) (string, error) 
 	n := c.users
 	c.mu.Unlock()
 	path := filepath.Join(c.dir, fmt.Sprintf("user-%d-%s.kubeconfig", n, unsafeFileChars.ReplaceAllString(user, "_")))
-	if err := writeFile(path, kubeconfig(c.Server, c.CAData, user, kp)); err != nil {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return "", err
 	}
 	return path, nil
@@ -648,35 +542,6 @@ func (c *Cluster) nodeReady(ctx context.Context, name string) error {
 		return fmt.Errorf("node %s still tainted: %+v", name, o.Spec.Taints)
 	}
 	return nil
-}
-
-// nodeObjects are kwok Nodes with generous capacity; kwok's node-initialize stage
-// fills in conditions, addresses and nodeInfo.
-func nodeObjects(names []string) [][]byte {
-	resources := map[string]string{"cpu": "1000", "memory": "1Ti", "pods": "1000", "ephemeral-storage": "1Ti"}
-	var out [][]byte
-	for _, name := range names {
-		data, _ := json.Marshal(map[string]any{
-			"apiVersion": "v1",
-			"kind":       "Node",
-			"metadata": map[string]any{
-				"name": name,
-				"labels": map[string]string{
-					"kubernetes.io/os":       "linux",
-					"kubernetes.io/arch":     "amd64",
-					"kubernetes.io/hostname": name,
-					"type":                   "kwok",
-				},
-				"annotations": map[string]string{
-					"kwok.x-k8s.io/node":           "fake",
-					"node.alpha.kubernetes.io/ttl": "0",
-				},
-			},
-			"status": map[string]any{"allocatable": resources, "capacity": resources},
-		})
-		out = append(out, data)
-	}
-	return out
 }
 
 // yamlDocs splits a multi-document YAML file, dropping documents that are only comments.

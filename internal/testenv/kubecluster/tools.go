@@ -12,13 +12,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"dagger/ship/internal/controlplane"
 )
 
-// Versions of the binaries; they must match .ci/tools and internal/tools/*/go.mod.
+// Versions of the binaries: controlplane's, which preview's images share. They must match
+// .ci/tools and internal/tools/*/go.mod.
 const (
-	KubernetesVersion = "v1.34.2"
-	EtcdVersion       = "v3.6.4"
-	KwokVersion       = "v0.7.0"
+	KubernetesVersion = controlplane.KubernetesVersion
+	EtcdVersion       = controlplane.EtcdVersion
+	KwokVersion       = controlplane.KwokVersion
 )
 
 // rootModule is the module whose root holds .ci/tools.

@@ -1,0 +1,85 @@
+// What kwok needs in the cluster before it starts: the Stage CRD, the stages (pods become Running and
+// Ready unless a fault annotation asks otherwise; see kwok/stages.yaml) and the Node objects it plays
+// the kubelet of. Without them kwok has no lifecycle to apply and no rollout ever completes.
+package controlplane
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+)
+
+// FaultAnnotation is the pod (template) annotation that selects a fault stage instead of the default
+// Running+Ready lifecycle.
+const FaultAnnotation = "fault.ship.test/mode"
+
+// Values of FaultAnnotation.
+const (
+	FaultImagePullBackOff = "ImagePullBackOff"
+	FaultCrashLoopBackOff = "CrashLoopBackOff"
+	FaultUnready          = "Unready"
+)
+
+// StageCRDName is the CRD to wait for (Established) before creating Stages.
+const StageCRDName = "stages.kwok.x-k8s.io"
+
+//go:embed kwok/stage-crd.yaml
+var stageCRD []byte
+
+//go:embed kwok/stages.yaml
+var stages []byte
+
+// StageCRD is the kwok Stage CustomResourceDefinition (YAML). Create it first and wait until it is
+// Established.
+func StageCRD() []byte { return append([]byte(nil), stageCRD...) }
+
+// Stages is the multi-document YAML stream of every Stage: the default lifecycle and the fault stages.
+func Stages() []byte { return append([]byte(nil), stages...) }
+
+// NodeNames names n kwok Nodes: kwok-node-0, kwok-node-1, ...
+func NodeNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("kwok-node-%d", i)
+	}
+	return names
+}
+
+// Node is a kwok Node object (JSON) with generous capacity; kwok's node-initialize stage fills in
+// its conditions, addresses and nodeInfo.
+func Node(name string) []byte {
+	resources := map[string]string{"cpu": "1000", "memory": "1Ti", "pods": "1000", "ephemeral-storage": "1Ti"}
+	data, err := json.Marshal(map[string]any{
+		"apiVersion": "v1",
+		"kind":       "Node",
+		"metadata": map[string]any{
+			"name": name,
+			"labels": map[string]string{
+				"kubernetes.io/os":       "linux",
+				"kubernetes.io/arch":     "amd64",
+				"kubernetes.io/hostname": name,
+				"type":                   "kwok",
+			},
+			"annotations": map[string]string{
+				"kwok.x-k8s.io/node":           "fake",
+				"node.alpha.kubernetes.io/ttl": "0",
+			},
+		},
+		"status": map[string]any{"allocatable": resources, "capacity": resources},
+	})
+	if err != nil {
+		panic(err) // maps of strings always encode
+	}
+	return data
+}
+
+// Nodes is a YAML stream of the Node objects of names, for one `kubectl apply -f`.
+func Nodes(names ...string) []byte {
+	var out []byte
+	for _, name := range names {
+		out = append(out, "---\n"...)
+		out = append(out, Node(name)...)
+		out = append(out, '\n')
+	}
+	return out
+}
