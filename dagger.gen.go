@@ -127,6 +127,38 @@ func (r *Ship) UnmarshalJSON(bs []byte) error {
 	return nil
 }
 
+func (r PreviewCluster) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Text            string
+		APIServer       *dagger.Service
+		AdminKubeconfig *dagger.Secret
+		KubectlBase     *dagger.Container
+	}
+	concrete.Text = r.Text
+	concrete.APIServer = r.APIServer
+	concrete.AdminKubeconfig = r.AdminKubeconfig
+	concrete.KubectlBase = r.KubectlBase
+	return json.Marshal(&concrete)
+}
+
+func (r *PreviewCluster) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Text            string
+		APIServer       *dagger.Service
+		AdminKubeconfig *dagger.Secret
+		KubectlBase     *dagger.Container
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Text = concrete.Text
+	r.APIServer = concrete.APIServer
+	r.AdminKubeconfig = concrete.AdminKubeconfig
+	r.KubectlBase = concrete.KubectlBase
+	return nil
+}
+
 func main() {
 	ctx := context.Background()
 
@@ -244,6 +276,39 @@ func dispatch(ctx context.Context) (rerr error) {
 func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName string, inputArgs map[string][]byte) (_ any, err error) {
 	_ = inputArgs
 	switch parentName {
+	case "PreviewCluster":
+		switch fnName {
+		case "Cluster":
+			var parent PreviewCluster
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*PreviewCluster).Cluster(&parent), nil
+		case "Kubeconfig":
+			var parent PreviewCluster
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*PreviewCluster).Kubeconfig(&parent), nil
+		case "Kubectl":
+			var parent PreviewCluster
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*PreviewCluster).Kubectl(&parent), nil
+		case "Report":
+			var parent PreviewCluster
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*PreviewCluster).Report(&parent), nil
+		default:
+			return nil, fmt.Errorf("unknown function %s", fnName)
+		}
 	case "Ship":
 		switch fnName {
 		case "Bootstrap":
@@ -771,6 +836,104 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Ship).Policies(&parent, ctx, account, region, githubOwner, githubRepo, cluster, branch, environments, repository, ownerId, repoId, allowWildcardSubject, planRole, format)
+		case "Preview":
+			var parent Ship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var overlay string
+			if inputArgs["overlay"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["overlay"]), &overlay)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg overlay", err))
+				}
+			}
+			var etcdImage string
+			if inputArgs["etcdImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["etcdImage"]), &etcdImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg etcdImage", err))
+				}
+			}
+			var apiserverImage string
+			if inputArgs["apiserverImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiserverImage"]), &apiserverImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiserverImage", err))
+				}
+			}
+			var controllerManagerImage string
+			if inputArgs["controllerManagerImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["controllerManagerImage"]), &controllerManagerImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg controllerManagerImage", err))
+				}
+			}
+			var schedulerImage string
+			if inputArgs["schedulerImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["schedulerImage"]), &schedulerImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg schedulerImage", err))
+				}
+			}
+			var kwokImage string
+			if inputArgs["kwokImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kwokImage"]), &kwokImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kwokImage", err))
+				}
+			}
+			return (*Ship).Preview(&parent, ctx, overlay, etcdImage, apiserverImage, controllerManagerImage, schedulerImage, kwokImage)
+		case "PreviewCluster":
+			var parent Ship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var overlay string
+			if inputArgs["overlay"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["overlay"]), &overlay)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg overlay", err))
+				}
+			}
+			var etcdImage string
+			if inputArgs["etcdImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["etcdImage"]), &etcdImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg etcdImage", err))
+				}
+			}
+			var apiserverImage string
+			if inputArgs["apiserverImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["apiserverImage"]), &apiserverImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg apiserverImage", err))
+				}
+			}
+			var controllerManagerImage string
+			if inputArgs["controllerManagerImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["controllerManagerImage"]), &controllerManagerImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg controllerManagerImage", err))
+				}
+			}
+			var schedulerImage string
+			if inputArgs["schedulerImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["schedulerImage"]), &schedulerImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg schedulerImage", err))
+				}
+			}
+			var kwokImage string
+			if inputArgs["kwokImage"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kwokImage"]), &kwokImage)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kwokImage", err))
+				}
+			}
+			return (*Ship).PreviewCluster(&parent, ctx, overlay, etcdImage, apiserverImage, controllerManagerImage, schedulerImage, kwokImage)
 		case "Promote":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)

@@ -43,7 +43,8 @@ type kubeconfigSource func(ctx context.Context) (credentials, error)
 // cluster is one target cluster: how to reach it, and the proxy that does.
 type cluster struct {
 	base       *dagger.Container
-	service    *dagger.Service // --kube-api, bound into the proxy as kube-api
+	service    *dagger.Service // --kube-api (or preview's apiserver), bound into the proxy as alias
+	alias      string          // kube-api unless set
 	kubeconfig kubeconfigSource
 
 	mu      sync.Mutex
@@ -102,7 +103,7 @@ func (c *cluster) stop(ctx context.Context) {
 func (c *cluster) container(cfg []byte) *dagger.Container {
 	ctr := c.base.WithMountedSecret(kubeconfigPath, dag.SetSecret("ship-kubeconfig-"+digestOf(string(cfg)), string(cfg)))
 	if c.service != nil {
-		ctr = ctr.WithServiceBinding(kubeAPIAlias, c.service)
+		ctr = ctr.WithServiceBinding(firstNonEmpty(c.alias, kubeAPIAlias), c.service)
 	}
 	return ctr
 }

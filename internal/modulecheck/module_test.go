@@ -13,10 +13,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"dagger/ship/internal/controlplane"
 )
 
 // sideEffecting functions touch a registry, AWS or a cluster: their results must never be cached.
-var sideEffecting = []string{"Publish", "Deploy", "Promote", "Plan", "Rollback", "Status", "Kubectl", "Kubeconfig", "Whoami", "Bootstrap", "Doctor"}
+var sideEffecting = []string{"Publish", "Deploy", "Promote", "Plan", "Rollback", "Status", "Kubectl", "Kubeconfig", "Whoami", "Bootstrap", "Doctor", "Preview", "PreviewCluster"}
 
 // secretish parameter names must be *dagger.Secret, never a string that lands in logs and caches.
 var secretish = regexp.MustCompile(`(?i)(password|token|secret|kubeconfig|keyid|indexurl|requesturl)$`)
@@ -46,10 +48,17 @@ func moduleFunctions(t *testing.T) map[string]function {
 		}
 		for _, decl := range file.Decls {
 			fd, ok := decl.(*ast.FuncDecl)
-			if !ok || !fd.Name.IsExported() || !isShipMethodOrNew(fd) {
+			if !ok || !fd.Name.IsExported() {
+				continue
+			}
+			recv := receiver(fd)
+			if recv != "Ship" && recv != "PreviewCluster" && !(recv == "" && fd.Name.Name == "New") {
 				continue
 			}
 			fn := function{name: fd.Name.Name, doc: fd.Doc.Text(), params: fd.Type.Params.List, docs: map[string]string{}}
+			if recv == "PreviewCluster" {
+				fn.name = "PreviewCluster." + fd.Name.Name
+			}
 			prev := fd.Type.Params.Opening
 			for _, p := range fd.Type.Params.List {
 				for _, n := range p.Names {
@@ -78,21 +87,24 @@ func commentsBetween(file *ast.File, from, to token.Pos) string {
 	return b.String()
 }
 
-func isShipMethodOrNew(fd *ast.FuncDecl) bool {
+// receiver is the name of a method's receiver type (the module's objects: Ship, PreviewCluster), "" for a function.
+func receiver(fd *ast.FuncDecl) string {
 	if fd.Recv == nil {
-		return fd.Name.Name == "New"
+		return ""
 	}
 	star, ok := fd.Recv.List[0].Type.(*ast.StarExpr)
 	if !ok {
-		return false
+		return ""
 	}
-	id, ok := star.X.(*ast.Ident)
-	return ok && id.Name == "Ship"
+	if id, ok := star.X.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
 }
 
 func TestEveryFunctionHasHelp(t *testing.T) {
 	for name, fn := range moduleFunctions(t) {
-		if !strings.HasPrefix(fn.doc, name+" ") {
+		if short := name[strings.LastIndex(name, ".")+1:]; !strings.HasPrefix(fn.doc, short+" ") {
 			t.Errorf("%s: doc comment must start with %q so `dagger functions` reads well, got %q", name, name+" ", firstLine(fn.doc))
 		}
 		for param, doc := range fn.docs {
@@ -191,24 +203,39 @@ func TestSideEffectsAreNeverCached(t *testing.T) {
 }
 
 func TestImagesArePinnedParameters(t *testing.T) {
-	newFn := moduleFunctions(t)["New"]
-	images := 0
-	for param, doc := range newFn.docs {
-		if !strings.HasSuffix(param, "Image") {
-			continue
+	fns := moduleFunctions(t)
+	for name, want := range map[string]int{"New": 3, "Preview": 5, "PreviewCluster": 5} {
+		images := 0
+		for param, doc := range fns[name].docs {
+			if !strings.HasSuffix(param, "Image") {
+				continue
+			}
+			images++
+			m := regexp.MustCompile(`\+default="([^"]+)"`).FindStringSubmatch(doc)
+			if m == nil {
+				t.Errorf("%s: image parameter %s needs a pinned +default", name, param)
+				continue
+			}
+			if ref := m[1]; !strings.Contains(ref, ":") || strings.HasSuffix(ref, ":latest") {
+				t.Errorf("%s: image parameter %s default %q is not pinned to a version", name, param, ref)
+			}
 		}
-		images++
-		m := regexp.MustCompile(`\+default="([^"]+)"`).FindStringSubmatch(doc)
-		if m == nil {
-			t.Errorf("New: image parameter %s needs a pinned +default", param)
-			continue
-		}
-		if ref := m[1]; !strings.Contains(ref, ":") || strings.HasSuffix(ref, ":latest") {
-			t.Errorf("New: image parameter %s default %q is not pinned to a version", param, ref)
+		if images < want {
+			t.Errorf("%s: found %d image parameters, want %d", name, images, want)
 		}
 	}
-	if images < 3 {
-		t.Errorf("New: found %d image parameters, want the Python, kubectl and shell images", images)
+}
+
+// The control plane preview runs is the one the tests run: its image defaults are controlplane's images.
+func TestPreviewImagesAreTheTestedVersions(t *testing.T) {
+	for _, fn := range []string{"Preview", "PreviewCluster"} {
+		docs := moduleFunctions(t)[fn].docs
+		for param, image := range map[string]string{"etcdImage": controlplane.EtcdImage, "apiserverImage": controlplane.APIServerImage,
+			"controllerManagerImage": controlplane.ControllerManagerImage, "schedulerImage": controlplane.SchedulerImage, "kwokImage": controlplane.KwokImage} {
+			if !strings.Contains(docs[param], `+default="`+image+`"`) {
+				t.Errorf("%s: %s should default to %s, the version the tests run", fn, param, image)
+			}
+		}
 	}
 }
 
