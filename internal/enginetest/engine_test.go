@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +29,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+
+	"dagger/ship/internal/kube"
+	"dagger/ship/internal/render"
+	"dagger/ship/internal/rollout"
 	"dagger/ship/internal/testenv/kubecluster"
 	"dagger/ship/internal/testenv/registry"
 )
@@ -68,7 +74,7 @@ func TestMain(m *testing.M) {
 }
 
 // setup starts the control plane and the registry once for the whole run.
-func setup(t *testing.T) *suite {
+func setup(t testing.TB) *suite {
 	t.Helper()
 	if shared != nil {
 		return shared
@@ -166,15 +172,16 @@ func (s *suite) noSecrets(t testing.TB, r result) {
 			t.Errorf("dagger call %s printed %s", strings.Join(r.args, " "), name)
 		}
 	}
-	// Manifests travel only in request bodies: a field only the rendered Deployment has must not show.
-	if strings.Contains(out, "readOnlyRootFilesystem") && !isRenderCall(r.args) {
-		t.Errorf("dagger call %s printed the rendered manifests (readOnlyRootFilesystem found)", strings.Join(r.args, " "))
+	// Manifests travel only in request bodies: a field only the rendered Deployment has must not show in the
+	// trace of any call but those whose output is the manifests (render) or a diff of them (plan).
+	if strings.Contains(r.stderr, "readOnlyRootFilesystem") && !showsManifests(r.args) {
+		t.Errorf("dagger call %s: the --progress=plain log shows the rendered manifests (readOnlyRootFilesystem found)", strings.Join(r.args, " "))
 	}
 }
 
-func isRenderCall(args []string) bool {
+func showsManifests(args []string) bool {
 	for _, a := range args {
-		if a == "render" {
+		if a == "render" || a == "plan" {
 			return true
 		}
 	}
@@ -225,7 +232,13 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var digestRef = regexp.MustCompile(`\S+:[\w.-]+@sha256:[0-9a-f]{64}`)
+var digestRef = regexp.MustCompile(`[\w.:/-]+:[\w.-]+@sha256:[0-9a-f]{64}`)
+
+// digestOf is the @sha256:... part of a reference (rendering drops the tag of repo:tag@digest).
+func digestOf(ref string) string {
+	_, d, _ := strings.Cut(ref, "@")
+	return "@" + d
+}
 
 // registryDigest asks the registry itself which digest a tag names.
 func (s *suite) registryDigest(t testing.TB, repo, tag string) string {
@@ -344,17 +357,17 @@ func TestLocalTour(t *testing.T) {
 		if r.err == nil {
 			t.Fatalf("the failing deploy succeeded:\n%s", r)
 		}
-		for _, want := range []string{"ImagePullBackOff", "rolled back deployment/fastapi-app to revision", ref2, "healthy again"} {
+		for _, want := range []string{"ImagePullBackOff", "rolled back deployment/fastapi-app to revision", digestOf(ref2), "healthy again"} {
 			if !strings.Contains(r.stderr, want) {
 				t.Fatalf("the failure does not say %q:\n%s", want, r)
 			}
 		}
-		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), ref2)
+		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), digestOf(ref2))
 	})
 	t.Run("rollback", func(t *testing.T) {
 		r := s.call(t, join([]string{"rollback", "--overlay", "dev"}, s.target())...)
-		mustSucceed(t, r, "rolled back 1 deployment(s), healthy", ref1)
-		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), ref1, "release: revision v1")
+		mustSucceed(t, r, "rolled back 1 deployment(s), healthy", digestOf(ref1))
+		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), digestOf(ref1), "release: revision v1")
 	})
 	t.Run("concurrent deploys take turns", func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -405,4 +418,212 @@ func repoTags(t *testing.T, path string) string {
 			return strings.Join(tags, ",")
 		}
 	}
+}
+
+// TestPreview is the main job on a fresh machine: preview prints one report of a real test, build, run and
+// probe of the image and of two deploys, a plan and a rollback on an ephemeral cluster inside the engine;
+// for the second sample app too (other name, port, probes, overlays), and preview-cluster keeps the cluster.
+func TestPreview(t *testing.T) {
+	s := setup(t)
+	t.Run("fastapi", func(t *testing.T) {
+		r := s.call(t, join(pip(), []string{"preview"})...)
+		mustSucceed(t, r, "## The image, run and probed", "readiness GET http://", "/readyz: HTTP 200", "liveness GET http://", "/healthz: HTTP 200",
+			`"revision":"preview-1"`, "## The preview cluster", "## Plan of revision preview-1", "3 object(s) change",
+			"+        image: preview.local/fastapi-app:preview-2", "### ship rollback dev: succeeded",
+			"image preview.local/fastapi-app:preview-1", "which kwok marks Running and Ready without running the image")
+		if n := strings.Count(r.stdout, "### ship deploy dev: succeeded"); n != 2 {
+			t.Fatalf("%d successful deploys in the report, want 2:\n%s", n, r.stdout)
+		}
+	})
+	t.Run("another service", func(t *testing.T) {
+		r := s.call(t, "--app", "testdata/shop-api/app", "--manifests", "testdata/shop-api/k8s", "--test-command", "python -m unittest discover -s tests",
+			"preview", "--overlay", "qa")
+		mustSucceed(t, r, "# ship preview of shop-api (overlay qa, namespace shop-qa)", "startup GET http://", ":9090/live: HTTP 200",
+			"readiness GET http://", ":9090/ready: HTTP 200", "### ship rollback qa: succeeded", "image preview.local/shop-api:preview-1")
+	})
+	t.Run("kept cluster", func(t *testing.T) {
+		r := s.call(t, join(pip(), []string{"preview-cluster", "kubectl", "with-exec", "--args", "kubectl,get,deployments,-A,-o,name", "stdout"})...)
+		mustSucceed(t, r, "deployment.apps/fastapi-app")
+	})
+}
+
+// BenchmarkDeployVsPeer times deploy on the engine against `kubectl apply` + `kubectl rollout status` run
+// on the host, on the same cluster, alternating. It reports (never asserts) the deploy's own duration (its
+// report), the time spent before it connecting and checking the cluster, the whole dagger call, the peer's
+// wall time, their ratio, and how late each reported success after the rollout completed (seen by an
+// independent watch).
+func BenchmarkDeployVsPeer(b *testing.B) {
+	s := setup(b)
+	ctx := context.Background()
+	kubectl := func(stdin string, args ...string) {
+		if _, err := s.cluster.KubectlStdin(ctx, stdin, args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var own, check, whole, peer, lag, peerLag stats
+	for i := range b.N {
+		img := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))))
+		w := s.watch(b)
+		r := s.call(b, join([]string{"deploy", "--overlay", "dev", "--image", img}, s.target())...)
+		events := w.stop()
+		mustSucceed(b, r, "## ship deploy dev: succeeded")
+		own.add(reportDuration(b, r.stdout))
+		check.add(spanDuration(r.stderr, "check inputs"))
+		whole.add(r.took)
+		if done, ok := rolledOutAt(events, img); ok {
+			if at, ok := lineAt(r.lines, "workload(s) rolled out in"); ok {
+				lag.add(at.Sub(done))
+			}
+		}
+
+		peerImg := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte("peer-"+img)))
+		manifests := renderDev(b, s.root, peerImg)
+		w = s.watch(b)
+		start := time.Now()
+		kubectl(string(manifests), "apply", "--server-side", "--field-manager=ship", "--force-conflicts", "-f", "-")
+		kubectl("", "rollout", "status", "deployment/fastapi-app", "-n", namespace, "--timeout=2m")
+		reported := time.Now()
+		peer.add(reported.Sub(start))
+		if done, ok := rolledOutAt(w.stop(), peerImg); ok {
+			peerLag.add(reported.Sub(done))
+		}
+	}
+	b.ReportMetric(own.mean(), "deploy-report-ms")
+	b.ReportMetric(check.mean(), "connect-and-check-ms")
+	b.ReportMetric(whole.mean(), "dagger-call-ms")
+	b.ReportMetric(peer.mean(), "peer-ms")
+	b.ReportMetric(own.mean()/peer.mean(), "report/peer")
+	b.ReportMetric((own.mean()+check.mean())/peer.mean(), "(report+connect)/peer")
+	b.ReportMetric(lag.mean(), "success-lag-ms")
+	b.ReportMetric(peerLag.mean(), "peer-success-lag-ms")
+}
+
+type stats struct{ sum, n float64 }
+
+func (s *stats) add(d time.Duration) { s.sum += float64(d.Milliseconds()); s.n++ }
+func (s *stats) mean() float64 {
+	if s.n == 0 {
+		return 0
+	}
+	return s.sum / s.n
+}
+
+var (
+	ansi       = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+	durationRe = regexp.MustCompile(`\| Duration \| ([0-9.hms]+) \|`)
+)
+
+// reportDuration is the Duration row of a deploy report.
+func reportDuration(t testing.TB, md string) time.Duration {
+	m := durationRe.FindStringSubmatch(md)
+	if m == nil {
+		t.Fatalf("no Duration in the report:\n%s", md)
+	}
+	d, err := time.ParseDuration(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// spanDuration is how long a named step took, from the --progress=plain log ("<name> DONE [1.7s]").
+func spanDuration(log, name string) time.Duration {
+	re := regexp.MustCompile(regexp.QuoteMeta(name) + ` DONE \[([0-9.hms]+)\]`)
+	m := re.FindStringSubmatch(ansi.ReplaceAllString(log, ""))
+	if m == nil {
+		return 0
+	}
+	d, _ := time.ParseDuration(m[1])
+	return d
+}
+
+// lineAt is when a log line containing text first arrived.
+func lineAt(lines []timedLine, text string) (time.Time, bool) {
+	for _, l := range lines {
+		if strings.Contains(l.text, text) {
+			return l.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// renderDev renders the dev overlay for the peer, as the module would.
+func renderDev(t testing.TB, root, img string) []byte {
+	out, err := render.Render(os.DirFS(filepath.Join(root, "k8s")), render.Options{Overlay: "dev", Image: img, ImageName: "fastapi-app", AppName: "fastapi-app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// watcher timestamps every version of the Deployment an independent `kubectl get -w` sees.
+type watcher struct {
+	mu     sync.Mutex
+	events []event
+	cancel func()
+	done   chan struct{}
+}
+
+type event struct {
+	at  time.Time
+	obj appsv1.Deployment
+}
+
+func (s *suite) watch(t testing.TB) *watcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, s.cluster.KubectlPath, "--kubeconfig="+s.cluster.Kubeconfig, "get", "deployment", "fastapi-app",
+		"-n", namespace, "-w", "-o", "json")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{cancel: cancel, done: make(chan struct{})}
+	first := make(chan struct{})
+	go func() {
+		defer close(w.done)
+		dec := json.NewDecoder(bufio.NewReader(out))
+		var once sync.Once
+		for {
+			var d appsv1.Deployment
+			if err := dec.Decode(&d); err != nil {
+				once.Do(func() { close(first) })
+				_ = cmd.Wait()
+				return
+			}
+			w.mu.Lock()
+			w.events = append(w.events, event{at: time.Now(), obj: d})
+			w.mu.Unlock()
+			once.Do(func() { close(first) })
+		}
+	}()
+	select { // the first object printed proves the watch is established
+	case <-first:
+	case <-time.After(10 * time.Second):
+	}
+	return w
+}
+
+func (w *watcher) stop() []event {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.events
+}
+
+// rolledOutAt is when the watch first saw the Deployment complete its rollout of img.
+func rolledOutAt(events []event, img string) (time.Time, bool) {
+	for _, ev := range events {
+		d := ev.obj
+		if len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
+			continue
+		}
+		if rollout.Deployment(&d, &kube.Objects{}, ev.at, rollout.Policy{}).State == rollout.Done {
+			return ev.at, true
+		}
+	}
+	return time.Time{}, false
 }
