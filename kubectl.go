@@ -81,7 +81,7 @@ func (c *cluster) endpoint(ctx context.Context) (string, error) {
 		c.refresh = creds.expires.Add(-proxyRefreshMargin)
 	}
 	if old != nil {
-		_, _ = old.Stop(ctx) // requests in flight on the old proxy finish or are retried
+		_, _ = old.Stop(ctx, dagger.ServiceStopOpts{Kill: true}) // requests still on it fail and are retried
 	}
 	return u, nil
 }
@@ -89,12 +89,13 @@ func (c *cluster) endpoint(ctx context.Context) (string, error) {
 // client is a Kubernetes client whose requests go through the proxy.
 func (c *cluster) client() (*kube.Client, error) { return kube.NewClient(c.endpoint) }
 
-// stop stops the proxy, if one runs.
+// stop stops the proxy, if one runs. It is killed: kubectl is PID 1 in its container and does not handle
+// SIGTERM, so a graceful stop would wait out the engine's grace period (about 10 s) for nothing.
 func (c *cluster) stop(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.proxy != nil {
-		_, _ = c.proxy.Stop(ctx)
+		_, _ = c.proxy.Stop(ctx, dagger.ServiceStopOpts{Kill: true})
 		c.proxy, c.url = nil, ""
 	}
 }

@@ -180,7 +180,7 @@ func (m *Ship) previewImage(ctx context.Context, r *rendered, rep *strings.Build
 	if err != nil {
 		return fmt.Errorf("run the image: %v", err)
 	}
-	defer func() { _, _ = svc.Stop(context.WithoutCancel(ctx)) }()
+	defer func() { _, _ = svc.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true}) }()
 	host, err := svc.Hostname(ctx)
 	if err != nil {
 		return fmt.Errorf("find the image's service: %v", err)
@@ -351,7 +351,7 @@ func (cp *controlPlane) stop(ctx context.Context) {
 		cp.target.stop(ctx)
 	}
 	for i := len(cp.services) - 1; i >= 0; i-- {
-		_, _ = cp.services[i].Stop(ctx)
+		_, _ = cp.services[i].Stop(ctx, dagger.ServiceStopOpts{Kill: true})
 	}
 }
 
