@@ -98,8 +98,10 @@ func setup(t testing.TB) *suite {
 	s := &suite{root: root, cluster: c, keyData: key[1], apiPort: c.Server[strings.LastIndex(c.Server, ":")+1:]}
 	// The registry must outlive this first test: it is stopped with the test binary.
 	s.registry = registry.StartPlainHTTP(keepAlive{t}, registryUser, registryPassword)
-	if _, err := c.Kubectl(context.Background(), "create", "namespace", namespace); err != nil {
-		t.Fatal(err)
+	for _, ns := range []string{namespace, "fastapi-staging"} {
+		if _, err := c.Kubectl(context.Background(), "create", "namespace", ns); err != nil {
+			t.Fatal(err)
+		}
 	}
 	shared = s
 	return s
@@ -371,6 +373,24 @@ func TestLocalTour(t *testing.T) {
 		r := s.call(t, join([]string{"rollback", "--overlay", "dev"}, s.target())...)
 		mustSucceed(t, r, "rolled back 1 deployment(s), healthy", digestOf(ref1))
 		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), digestOf(ref1), "release: revision v1")
+	})
+	t.Run("promote", func(t *testing.T) {
+		never := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "never-built"}, s.target())...)
+		if never.err == nil || !strings.Contains(never.stderr, "revision never-built was never published") {
+			t.Fatalf("promoting an unpublished revision:\n%s", never)
+		}
+		wrong := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref1}, s.target())...)
+		if wrong.err == nil || !strings.Contains(wrong.stderr, "a different digest); nothing was deployed") {
+			t.Fatalf("promoting with the wrong expected image:\n%s", wrong)
+		}
+		r := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref2,
+			"--run-url", "https://ci.example/runs/7", "--actor", "alice"}, s.target())...)
+		mustSucceed(t, r, "## ship deploy staging: succeeded", "| Release | revision v2, image "+ref2, "by alice, run https://ci.example/runs/7")
+		t.Logf("promote's report:\n%s", r.stdout)
+		// dev runs v1 since the rollback: promoting from dev brings exactly that digest to staging.
+		r = s.call(t, join([]string{"promote", "--to", "staging", "--from", "dev"}, s.target())...)
+		mustSucceed(t, r, "## ship deploy staging: succeeded", "promoted from dev", digestOf(ref1))
+		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "staging"}, s.target())...), digestOf(ref1), "promoted from dev")
 	})
 	t.Run("concurrent deploys take turns", func(t *testing.T) {
 		var wg sync.WaitGroup
