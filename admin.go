@@ -42,8 +42,8 @@ func (m *Ship) Policies(
 	// GitHub environments and their namespaces, as env=namespace (default: each overlay and its namespace).
 	// +optional
 	environments []string,
-	// ECR repository name.
-	// +default="fastapi-app"
+	// ECR repository name (default: the app name, see --app-name).
+	// +optional
 	repository string,
 	// Numeric owner ID, for GitHub's immutable subject format (repo:OWNER@ID/REPO@ID:...).
 	// +optional
@@ -63,6 +63,9 @@ func (m *Ship) Policies(
 ) (string, error) {
 	envs, err := m.environments(ctx, environments)
 	if err != nil {
+		return "", err
+	}
+	if repository, err = m.repositoryName(ctx, repository); err != nil {
 		return "", err
 	}
 	in := policy.Inputs{
@@ -103,6 +106,23 @@ func (m *Ship) environments(ctx context.Context, pairs []string) ([]policy.Envir
 	return envs, nil
 }
 
+// repositoryName is the ECR repository: the one given, or the app's name (from the first overlay).
+func (m *Ship) repositoryName(ctx context.Context, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	entries, err := m.Manifests.Entries(ctx, dagger.DirectoryEntriesOpts{Path: "overlays"})
+	if err != nil || len(entries) == 0 {
+		return "", fmt.Errorf("no --repository given and no overlay to take the app name from: pass --repository <ECR repository>")
+	}
+	sort.Strings(entries)
+	r, err := m.renderChecked(ctx, strings.TrimSuffix(entries[0], "/"), "", false)
+	if err != nil {
+		return "", fmt.Errorf("no --repository given, and the app name could not be read: %w", err)
+	}
+	return r.id.AppName, nil
+}
+
 // overlayNamespace renders an overlay and returns the one namespace its objects live in.
 func (m *Ship) overlayNamespace(ctx context.Context, overlay string) (string, error) {
 	r, err := m.renderChecked(ctx, overlay, "", false)
@@ -133,8 +153,8 @@ func (m *Ship) Bootstrap(
 	// GitHub environments and their namespaces, as env=namespace (default: each overlay and its namespace).
 	// +optional
 	environments []string,
-	// ECR repository name.
-	// +default="fastapi-app"
+	// ECR repository name (default: the app name, see --app-name).
+	// +optional
 	repository string,
 	// Numeric owner ID, for GitHub's immutable subject format.
 	// +optional
@@ -151,6 +171,9 @@ func (m *Ship) Bootstrap(
 ) (string, error) {
 	envs, err := m.environments(ctx, environments)
 	if err != nil {
+		return "", err
+	}
+	if repository, err = m.repositoryName(ctx, repository); err != nil {
 		return "", err
 	}
 	cfg, err := m.awsConfig(ctx, "bootstrap", "")
@@ -222,8 +245,8 @@ func (m *Ship) Doctor(
 	// The role the job assumes (default: the with-aws role, else the environment's role).
 	// +optional
 	roleArn string,
-	// ECR repository name.
-	// +default="fastapi-app"
+	// ECR repository name (default: the app name, see --app-name).
+	// +optional
 	repository string,
 	// The GitHub environment the job deploys to: checks its role ship-<repo>-<env>, its namespace and the token's subject.
 	// +optional
@@ -246,6 +269,9 @@ func (m *Ship) Doctor(
 ) (string, error) {
 	envs, err := m.environments(ctx, environments)
 	if err != nil {
+		return "", err
+	}
+	if repository, err = m.repositoryName(ctx, repository); err != nil {
 		return "", err
 	}
 	in := doctor.Inputs{Environment: environment, Policy: policy.Inputs{Account: account, GitHubOwner: githubOwner,

@@ -159,14 +159,22 @@ func (m *Ship) Promote(
 	if revision != "" && repository == "" {
 		return "", fmt.Errorf("--revision needs --repository: the repository to look the revision's tag up in")
 	}
+	// A revision is looked up before the cluster is touched: an unpublished one is refused first.
+	var rel deploy.Release
+	if revision != "" {
+		if rel, err = m.promoted(ctx, nil, "", revision, repository); err != nil {
+			return "", err
+		}
+	}
 	target, client, err := m.checkTarget(ctx, to, cluster, kubeconfig, kubeApi)
 	if err != nil {
 		return "", err
 	}
 	defer target.stop(context.WithoutCancel(ctx))
-	rel, err := m.promoted(ctx, client, from, revision, repository)
-	if err != nil {
-		return "", err
+	if from != "" {
+		if rel, err = m.promoted(ctx, client, from, "", ""); err != nil {
+			return "", err
+		}
 	}
 	if expectImage != "" && !sameDigest(expectImage, rel.Image) {
 		return "", fmt.Errorf("refusing to promote %s: --expect-image is %s (a different digest); nothing was deployed", rel.Image, expectImage)
@@ -189,9 +197,6 @@ func (m *Ship) promoted(ctx context.Context, client *kube.Client, from, revision
 	ref, err := m.publishedRef(ctx, repository, revision)
 	if err != nil {
 		return deploy.Release{}, err
-	}
-	if ref == "" {
-		return deploy.Release{}, fmt.Errorf("revision %s was never published to %s: nothing to promote (build and publish it first; promote never builds)", revision, repository)
 	}
 	return deploy.Release{Revision: revision, Image: ref}, nil
 }

@@ -275,7 +275,7 @@ func startControlPlane(ctx context.Context, img images, kubectl *dagger.Containe
 		}
 		cp.services = append(cp.services, started)
 	}
-	if err := waitReady(ctx, cp.client); err != nil {
+	if err := cp.waitReady(ctx); err != nil {
 		cp.stop(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -323,11 +323,36 @@ func seed(ctx context.Context, c *kube.Client) error {
 	return nil
 }
 
-// waitReady waits until the controllers work (the default ServiceAccount exists) and the node is Ready.
-func waitReady(ctx context.Context, c *kube.Client) error {
+// kwokGrace is how long kwok gets to make the node Ready before it is started once more: now and then kwok
+// starts with every stage in place and never initializes a node (seen in the test harness); a restart has
+// always fixed it.
+const kwokGrace = 45 * time.Second
+
+// waitReady waits until the controllers work and the node is Ready, restarting kwok (the last service) once.
+func (cp *controlPlane) waitReady(ctx context.Context) error {
+	if err := ready(ctx, cp.client, kwokGrace); err == nil {
+		return nil
+	}
+	kwok := cp.services[len(cp.services)-1]
+	if _, err := kwok.Stop(ctx, dagger.ServiceStopOpts{Kill: true}); err != nil {
+		return fmt.Errorf("restart kwok: %v", err)
+	}
+	restarted, err := kwok.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("restart kwok: %v", err)
+	}
+	cp.services[len(cp.services)-1] = restarted
+	if err := ready(ctx, cp.client, 2*time.Minute); err != nil {
+		return fmt.Errorf("preview cluster: the controllers or the simulated node never became ready: %w", err)
+	}
+	return nil
+}
+
+// ready waits until the controllers work (the default ServiceAccount exists) and the node is Ready.
+func ready(ctx context.Context, c *kube.Client, timeout time.Duration) error {
 	sa := schema.GroupVersionKind{Version: "v1", Kind: "ServiceAccount"}
 	node := schema.GroupVersionKind{Version: "v1", Kind: "Node"}
-	return until(ctx, 3*time.Minute, func() (bool, error) {
+	return until(ctx, timeout, func() (bool, error) {
 		if _, err := c.Get(ctx, sa, "default", "default"); err != nil {
 			return false, nil
 		}

@@ -7,7 +7,8 @@
 // .ci/test: run it with .ci/engine-test. It does not care how the engine was made.
 //
 // Environment: SHIP_PIP_INDEX_URL, when set, is passed to with-pip-index for test and build (for engines
-// that cannot reach PyPI).
+// that cannot reach PyPI); SHIP_ENGINE_SHOW=1 logs every call's output, SHIP_ENGINE_SPANS=1 where its time
+// went.
 package enginetest
 
 import (
@@ -162,6 +163,9 @@ func (s *suite) call(t testing.TB, args ...string) result {
 	t.Logf("dagger call %s: %s", strings.Join(args, " "), r.took.Round(time.Millisecond))
 	if os.Getenv("SHIP_ENGINE_SPANS") != "" {
 		logSlowSpans(t, r.stderr)
+	}
+	if os.Getenv("SHIP_ENGINE_SHOW") != "" {
+		t.Logf("stdout:\n%s", r.stdout)
 	}
 	s.noSecrets(t, r)
 	return r

@@ -231,15 +231,40 @@ func start(ctx context.Context, opts Options, bins binaries, timeout time.Durati
 		return nil, err
 	}
 	c.phase("default ServiceAccount exists")
-	for _, n := range c.nodes {
-		if err := waitUntil(ctx, kwok, "Node "+n+" to be Ready and untainted", func(ctx context.Context) error {
-			return c.nodeReady(ctx, n)
-		}); err != nil {
-			return nil, err
-		}
+	if err := c.waitNodes(ctx, kwok); err != nil {
+		return nil, err
 	}
 	c.phase("nodes ready")
 	return c, nil
+}
+
+// kwokGrace is how long kwok gets to make the Nodes Ready before it is started once more. Now and then
+// (seen once in dozens of starts, on a loaded machine) kwok starts with every stage in place and still
+// never initializes a Node; a restart always has.
+const kwokGrace = 30 * time.Second
+
+// waitNodes waits until every Node is Ready and untainted, restarting kwok once if it does nothing.
+func (c *Cluster) waitNodes(ctx context.Context, kwok *proc) error {
+	ready := func(ctx context.Context) error {
+		for _, n := range c.nodes {
+			if err := c.nodeReady(ctx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	gctx, cancel := context.WithTimeout(ctx, kwokGrace)
+	err := waitUntil(gctx, kwok, "the Nodes to be Ready and untainted", ready)
+	cancel()
+	if err == nil || ctx.Err() != nil || kwok.exited() {
+		return err
+	}
+	c.phase("kwok left the Nodes unready; restarting it")
+	kwok.kill()
+	if err := c.startKwok(); err != nil {
+		return err
+	}
+	return waitUntil(ctx, c.proc("kwok"), "the Nodes to be Ready and untainted (kwok restarted)", ready)
 }
 
 // phase records how long start has taken so far in <dir>/start.log (and on stderr
@@ -322,7 +347,7 @@ func (c *Cluster) waitAPIServer(ctx context.Context, p *proc) error {
 // startKwok starts kwok, which takes its stages from Stage objects.
 func (c *Cluster) startKwok() error {
 	kwokHome := filepath.Join(c.dir, "kwok-home") // keeps kwok from reading ~/.kwok/kwok.yaml
-	if err := os.Mkdir(kwokHome, 0o700); err != nil {
+	if err := os.MkdirAll(kwokHome, 0o700); err != nil {
 		return err
 	}
 	_, err := c.startProc("kwok", c.bins.kwok, c.cfg.KwokArgs(), []string{"HOME=" + kwokHome})
