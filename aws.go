@@ -166,30 +166,22 @@ func (m *Ship) Publish(
 	if len(platforms) == 0 {
 		return "", fmt.Errorf("--platforms must name at least one platform, e.g. linux/amd64")
 	}
-	target, err := m.pushTarget(ctx, repository, createRepository)
-	if err != nil {
-		return "", err
-	}
-	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, tags, func(ctx context.Context, tags []string) (string, error) {
-		return m.buildAndPush(ctx, target, revision, tags, platforms)
-	})
-	if err != nil {
-		return "", err
-	}
-	if res.Reused {
-		fmt.Fprintf(os.Stderr, "%s:%s is already published: not rebuilt, not pushed again\n", target.repository, revision)
-	}
-	return res.Ref, nil
+	return m.ensurePublished(ctx, repository, revision, tags, platforms, createRepository, false, "not rebuilt, not pushed again")
 }
 
 // release is deploy's publish: the published revision, or tests, build and publish when it is not yet.
 func (m *Ship) release(ctx context.Context, repository, revision string, platforms []dagger.Platform, create, skipTests bool) (string, error) {
+	return m.ensurePublished(ctx, repository, revision, nil, platforms, create, !skipTests, "deploying it as it is (no test, build or push)")
+}
+
+// ensurePublished publishes the revision unless its tag exists (then says so, with what that means).
+func (m *Ship) ensurePublished(ctx context.Context, repository, revision string, tags []string, platforms []dagger.Platform, create, test bool, reused string) (string, error) {
 	target, err := m.pushTarget(ctx, repository, create)
 	if err != nil {
 		return "", err
 	}
-	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, nil, func(ctx context.Context, tags []string) (string, error) {
-		if !skipTests {
+	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, tags, func(ctx context.Context, tags []string) (string, error) {
+		if test {
 			if _, err := m.Test(ctx); err != nil {
 				return "", err
 			}
@@ -200,7 +192,7 @@ func (m *Ship) release(ctx context.Context, repository, revision string, platfor
 		return "", err
 	}
 	if res.Reused {
-		fmt.Fprintf(os.Stderr, "%s:%s is already published: deploying it as it is (no test, build or push)\n", target.repository, revision)
+		fmt.Fprintf(os.Stderr, "%s:%s is already published: %s\n", target.repository, revision, reused)
 	}
 	return res.Ref, nil
 }

@@ -6,12 +6,9 @@
 package deploy
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,90 +17,35 @@ import (
 
 	"dagger/ship/internal/kube"
 	"dagger/ship/internal/rollout"
+	"dagger/ship/internal/testenv/kubecluster"
 )
 
-type event struct {
-	at  time.Time
-	raw json.RawMessage
-}
-
-// watcher runs `kubectl get -w -o json` as admin and timestamps every object it prints.
-type watcher struct {
-	mu     sync.Mutex
-	events []event
-	cancel func()
-	done   chan struct{}
-}
-
-func (e *env) watch(args ...string) *watcher {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, e.Cluster.KubectlPath, append(args, "-n", e.ns, "-w", "-o", "json")...)
-	cmd.Env = []string{"HOME=" + e.Cluster.Dir(), "KUBECONFIG=" + e.Cluster.Kubeconfig}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	w := &watcher{cancel: cancel, done: make(chan struct{})}
-	first := make(chan struct{})
-	go func() {
-		defer close(w.done)
-		dec := json.NewDecoder(bufio.NewReader(out))
-		var once sync.Once
-		for {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				once.Do(func() { close(first) })
-				_ = cmd.Wait()
-				return
-			}
-			w.mu.Lock()
-			w.events = append(w.events, event{at: time.Now(), raw: raw})
-			w.mu.Unlock()
-			once.Do(func() { close(first) })
-		}
-	}()
-	select { // the initial listing proves the watch is established
-	case <-first:
-	case <-time.After(5 * time.Second):
-	}
-	return w
-}
-
-func (w *watcher) stop() []event {
-	w.cancel()
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.events
-}
+func (e *env) watch(args ...string) *kubecluster.Watcher { return e.Cluster.Watch(e.t, e.ns, args...) }
 
 // rolledOutAt is when the watch first saw the Deployment complete its rollout of the given image.
-func rolledOutAt(events []event, img string) (time.Time, bool) {
+func rolledOutAt(events []kubecluster.Event, img string) (time.Time, bool) {
 	for _, ev := range events {
 		var d appsv1.Deployment
-		if json.Unmarshal(ev.raw, &d) != nil || len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
+		if json.Unmarshal(ev.Raw, &d) != nil || len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
 			continue
 		}
-		if rollout.Deployment(&d, &kube.Objects{}, ev.at, rollout.Policy{}).State == rollout.Done {
-			return ev.at, true
+		if rollout.Deployment(&d, &kube.Objects{}, ev.At, rollout.Policy{}).State == rollout.Done {
+			return ev.At, true
 		}
 	}
 	return time.Time{}, false
 }
 
 // stuckAt is when the watch first saw a pod running img waiting in reason.
-func stuckAt(events []event, img, reason string) (time.Time, bool) {
+func stuckAt(events []kubecluster.Event, img, reason string) (time.Time, bool) {
 	for _, ev := range events {
 		var p corev1.Pod
-		if json.Unmarshal(ev.raw, &p) != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != img {
+		if json.Unmarshal(ev.Raw, &p) != nil || len(p.Spec.Containers) == 0 || p.Spec.Containers[0].Image != img {
 			continue
 		}
 		for _, cs := range p.Status.ContainerStatuses {
 			if cs.State.Waiting != nil && cs.State.Waiting.Reason == reason {
-				return ev.at, true
+				return ev.At, true
 			}
 		}
 	}
@@ -147,7 +89,7 @@ func benchmarkDeploy(b *testing.B, edits ...func(map[string]any)) {
 		rep, err := e.run(o)
 		returned := time.Now()
 		total.add(returned.Sub(start))
-		done, ok := rolledOutAt(w.stop(), img)
+		done, ok := rolledOutAt(w.Stop(), img)
 		if err != nil || !ok {
 			b.Fatalf("deploy %d: %v (rollout seen by watch: %v)", i, err, ok)
 		}
@@ -181,7 +123,7 @@ func BenchmarkKubectlApplyRolloutStatus(b *testing.B) {
 		apply(img)
 		reported := time.Now()
 		total.add(reported.Sub(start))
-		done, ok := rolledOutAt(w.stop(), img)
+		done, ok := rolledOutAt(w.Stop(), img)
 		if !ok {
 			b.Fatalf("rollout %d not seen by the watch", i)
 		}
@@ -204,7 +146,7 @@ func BenchmarkFailureDetection(b *testing.B) {
 		o.Progress, o.NoRollback = nil, true
 		w := e.watch("get", "pods")
 		rep, err := e.run(o)
-		stuck, ok := stuckAt(w.stop(), bad, "ImagePullBackOff")
+		stuck, ok := stuckAt(w.Stop(), bad, "ImagePullBackOff")
 		if err == nil || !ok {
 			b.Fatalf("iteration %d: err %v, stuck pod seen by watch: %v", i, err, ok)
 		}

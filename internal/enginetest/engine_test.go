@@ -495,7 +495,7 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		img := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))))
 		w := s.watch(b)
 		r := s.call(b, join([]string{"deploy", "--overlay", "dev", "--image", img}, s.target())...)
-		events := w.stop()
+		events := w.Stop()
 		mustSucceed(b, r, "## ship deploy dev: succeeded")
 		own.add(reportDuration(b, r.stdout))
 		check.add(spanDuration(r.stderr, "check inputs"))
@@ -515,7 +515,7 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		kubectl("", "rollout", "status", "deployment/fastapi-app", "-n", namespace, "--timeout=2m")
 		reported := time.Now()
 		peer.add(reported.Sub(start))
-		if done, ok := rolledOutAt(w.stop(), peerImg); ok {
+		if done, ok := rolledOutAt(w.Stop(), peerImg); ok {
 			peerLag.add(reported.Sub(done))
 		}
 	}
@@ -600,73 +600,19 @@ func renderDev(t testing.TB, root, img string) []byte {
 	return out
 }
 
-// watcher timestamps every version of the Deployment an independent `kubectl get -w` sees.
-type watcher struct {
-	mu     sync.Mutex
-	events []event
-	cancel func()
-	done   chan struct{}
-}
-
-type event struct {
-	at  time.Time
-	obj appsv1.Deployment
-}
-
-func (s *suite) watch(t testing.TB) *watcher {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, s.cluster.KubectlPath, "--kubeconfig="+s.cluster.Kubeconfig, "get", "deployment", "fastapi-app",
-		"-n", namespace, "-w", "-o", "json")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &watcher{cancel: cancel, done: make(chan struct{})}
-	first := make(chan struct{})
-	go func() {
-		defer close(w.done)
-		dec := json.NewDecoder(bufio.NewReader(out))
-		var once sync.Once
-		for {
-			var d appsv1.Deployment
-			if err := dec.Decode(&d); err != nil {
-				once.Do(func() { close(first) })
-				_ = cmd.Wait()
-				return
-			}
-			w.mu.Lock()
-			w.events = append(w.events, event{at: time.Now(), obj: d})
-			w.mu.Unlock()
-			once.Do(func() { close(first) })
-		}
-	}()
-	select { // the first object printed proves the watch is established
-	case <-first:
-	case <-time.After(10 * time.Second):
-	}
-	return w
-}
-
-func (w *watcher) stop() []event {
-	w.cancel()
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.events
+func (s *suite) watch(t testing.TB) *kubecluster.Watcher {
+	return s.cluster.Watch(t, namespace, "deployment", "fastapi-app")
 }
 
 // rolledOutAt is when the watch first saw the Deployment complete its rollout of img.
-func rolledOutAt(events []event, img string) (time.Time, bool) {
+func rolledOutAt(events []kubecluster.Event, img string) (time.Time, bool) {
 	for _, ev := range events {
-		d := ev.obj
-		if len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
+		var d appsv1.Deployment
+		if json.Unmarshal(ev.Raw, &d) != nil || len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
 			continue
 		}
-		if rollout.Deployment(&d, &kube.Objects{}, ev.at, rollout.Policy{}).State == rollout.Done {
-			return ev.at, true
+		if rollout.Deployment(&d, &kube.Objects{}, ev.At, rollout.Policy{}).State == rollout.Done {
+			return ev.At, true
 		}
 	}
 	return time.Time{}, false
