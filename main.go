@@ -137,7 +137,7 @@ func (m *Ship) withPipIndexEnv(_ context.Context, ctr *dagger.Container) *dagger
 	return ctr.WithMountedSecret("/run/secrets/pip_index_url", m.PipIndexURL)
 }
 
-// Build builds the service image from app/Dockerfile for one platform, with the git revision baked in.
+// Build builds the service image from its Dockerfile (--dockerfile, in --app) for one platform, with the revision baked in.
 // Chain `terminal` to look inside, `export --path image.tar` or `as-tarball` to take it away.
 func (m *Ship) Build(
 	ctx context.Context,
