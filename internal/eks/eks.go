@@ -146,20 +146,3 @@ func setExpires(stack *middleware.Stack) error {
 			return next.HandleBuild(ctx, in)
 		}), middleware.After)
 }
-
-// TokenSource mints a fresh token on every call, so each kubectl step gets a
-// token with its full 15-minute window.
-type TokenSource struct {
-	Config  aws.Config
-	Cluster string
-	Now     func() time.Time // default time.Now
-}
-
-// Token returns a new token.
-func (s TokenSource) Token(ctx context.Context) (Token, error) {
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	return NewToken(ctx, s.Config, s.Cluster, now())
-}

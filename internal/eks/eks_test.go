@@ -98,27 +98,6 @@ func TestTokenVerifiesLikeEKS(t *testing.T) {
 	secrets.Add(tok.Value, strings.TrimPrefix(tok.Value, eks.TokenPrefix)).Check("token", tok, &tok, tok.String())
 }
 
-func TestTokenSourceMintsFreshTokens(t *testing.T) {
-	s, cfg, _ := setup(t)
-	clock := time.Now()
-	src := eks.TokenSource{Config: cfg, Cluster: "prod", Now: func() time.Time { return clock }}
-	first, err := src.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock = clock.Add(20 * time.Minute)
-	second, err := src.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !second.Expiry.Equal(clock.Add(14*time.Minute)) || !second.Expiry.After(first.Expiry) {
-		t.Errorf("second token expiry %s, first %s", second.Expiry, first.Expiry)
-	}
-	if _, err := s.VerifyEKSToken(second.Value, "prod", time.Now()); err != nil {
-		t.Errorf("fresh token refused: %v", err)
-	}
-}
-
 func TestVerifierRejectsTamperedTokens(t *testing.T) {
 	s, cfg, _ := setup(t)
 	tok, err := eks.NewToken(context.Background(), cfg, "prod", time.Now())
