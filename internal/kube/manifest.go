@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/yaml"
 )
 
 // Ref names one object. Version is optional (the cluster's preferred version is used when empty) and is
@@ -44,10 +43,9 @@ func RefOf(u *unstructured.Unstructured) Ref {
 	return Ref{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind, Namespace: u.GetNamespace(), Name: u.GetName()}
 }
 
-// Object is one rendered manifest: its identity plus its own YAML document.
+// Object is one rendered manifest: its identity plus its decoded body.
 type Object struct {
 	Ref
-	Doc  []byte
 	Body *unstructured.Unstructured
 }
 
@@ -73,26 +71,12 @@ func ParseManifests(data []byte) ([]Object, error) {
 		if u.GetKind() == "" || u.GetName() == "" || u.GetAPIVersion() == "" {
 			return nil, fmt.Errorf("rendered manifests: document %d lacks apiVersion, kind or metadata.name", i)
 		}
-		doc, err := yaml.Marshal(u.Object)
-		if err != nil {
-			return nil, fmt.Errorf("rendered manifests: re-encoding %s %s: %w", u.GetKind(), u.GetName(), err)
-		}
-		objs = append(objs, Object{Ref: RefOf(u), Doc: doc, Body: u})
+		objs = append(objs, Object{Ref: RefOf(u), Body: u})
 	}
 	if len(objs) == 0 {
 		return nil, errors.New("rendered manifests: no objects to deploy")
 	}
 	return objs, nil
-}
-
-// JoinDocs concatenates objects into one YAML stream for `-f -`.
-func JoinDocs(objs []Object) []byte {
-	var b bytes.Buffer
-	for _, o := range objs {
-		b.WriteString("---\n")
-		b.Write(o.Doc)
-	}
-	return b.Bytes()
 }
 
 // clusterScoped lists the cluster-scoped kinds a rendered set may plausibly contain.
