@@ -108,7 +108,7 @@ func rejected(errs []error) error {
 
 func currentVersion(ctx context.Context, c *kube.Client, o kube.Object) (string, error) {
 	live, err := c.Get(ctx, o.Body.GroupVersionKind(), o.Namespace, o.Name)
-	if absent(o, err) {
+	if kube.HasReason(err, kube.NotFound) {
 		return "", nil
 	}
 	if err != nil {
@@ -267,9 +267,4 @@ func ApplyObjects(ctx context.Context, c *kube.Client, manifests []byte, dryRun 
 		changes = append(changes, report.Change{Object: o.Ref.String(), Action: action})
 	}
 	return changes, nil
-}
-
-// absent: the error says the object does not exist (for a Namespace, its own "namespace not found").
-func absent(o kube.Object, err error) bool {
-	return kube.HasReason(err, kube.NotFound) || o.IsNamespace() && kube.HasReason(err, kube.NamespaceNotFound)
 }

@@ -90,7 +90,7 @@ func Plan(ctx context.Context, c *kube.Client, o Options) (*PlanResult, error) {
 func planObject(ctx context.Context, c *kube.Client, obj kube.Object, res *PlanResult) (live, planned *unstructured.Unstructured, note string, err error) {
 	live, err = c.Get(ctx, obj.Body.GroupVersionKind(), obj.Namespace, obj.Name)
 	switch {
-	case absent(obj, err):
+	case kube.HasReason(err, kube.NotFound):
 		live = nil
 	case kube.HasReason(err, kube.Forbidden):
 		return nil, nil, "", err

@@ -160,3 +160,18 @@ func selfSignedCA(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// A missing Namespace read as itself is NotFound; an object created in a missing namespace is told which
+// namespace is missing.
+func TestMissingNamespaceReasons(t *testing.T) {
+	e := kubetest.New(t)
+	ctx := context.Background()
+	ns := schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}
+	if _, err := e.Client.Get(ctx, ns, "", e.Namespace+"-absent"); !kube.HasReason(err, kube.NotFound) {
+		t.Fatalf("reading a missing Namespace: %v", err)
+	}
+	_, err := e.Client.Create(ctx, configMap(e.Namespace+"-absent", "cm", "1"), false)
+	if !kube.HasReason(err, kube.NamespaceNotFound) || !strings.Contains(err.Error(), "namespace "+e.Namespace+"-absent does not exist") {
+		t.Fatalf("creating in a missing namespace: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -37,7 +38,7 @@ func (c *Client) Apply(ctx context.Context, obj *unstructured.Unstructured, o Ap
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	out, err := r.Apply(ctx, obj.GetName(), obj, opts)
-	return out, classify(op, err)
+	return out, classifyFor(op, obj.GroupVersionKind(), err)
 }
 
 // Get reads one object; a missing one is a NotFound *Error.
@@ -47,7 +48,7 @@ func (c *Client) Get(ctx context.Context, gvk schema.GroupVersionKind, namespace
 		return nil, err
 	}
 	out, err := r.Get(ctx, name, metav1.GetOptions{})
-	return out, classify(fmt.Sprintf("read %s/%s", kindName(gvk), name), err)
+	return out, classifyFor(fmt.Sprintf("read %s/%s", kindName(gvk), name), gvk, err)
 }
 
 // List reads the objects of one kind in a namespace that match a label selector ("" = all).
@@ -71,7 +72,7 @@ func (c *Client) Create(ctx context.Context, obj *unstructured.Unstructured, dry
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	out, err := r.Create(ctx, obj, opts)
-	return out, classify("create "+RefOf(obj).String(), err)
+	return out, classifyFor("create "+RefOf(obj).String(), obj.GroupVersionKind(), err)
 }
 
 // Update replaces an object; the resourceVersion it carries makes the write optimistic (Conflict if stale).
@@ -81,7 +82,7 @@ func (c *Client) Update(ctx context.Context, obj *unstructured.Unstructured) (*u
 		return nil, err
 	}
 	out, err := r.Update(ctx, obj, metav1.UpdateOptions{FieldManager: FieldManager})
-	return out, classify("update "+RefOf(obj).String(), err)
+	return out, classifyFor("update "+RefOf(obj).String(), obj.GroupVersionKind(), err)
 }
 
 // Patch patches an object (JSON, merge or strategic merge patch) as the given field manager.
@@ -91,7 +92,7 @@ func (c *Client) Patch(ctx context.Context, gvk schema.GroupVersionKind, namespa
 		return nil, err
 	}
 	out, err := r.Patch(ctx, name, pt, data, metav1.PatchOptions{FieldManager: orDefault(manager, FieldManager)})
-	return out, classify(fmt.Sprintf("patch %s/%s", kindName(gvk), name), err)
+	return out, classifyFor(fmt.Sprintf("patch %s/%s", kindName(gvk), name), gvk, err)
 }
 
 // Precondition makes a delete conditional on the object still being the one we know.
@@ -111,7 +112,7 @@ func (c *Client) Delete(ctx context.Context, gvk schema.GroupVersionKind, namesp
 		uid := types.UID(pre.UID)
 		opts.Preconditions = &metav1.Preconditions{UID: &uid, ResourceVersion: &pre.ResourceVersion}
 	}
-	return classify(fmt.Sprintf("delete %s/%s", kindName(gvk), name), r.Delete(ctx, name, opts))
+	return classifyFor(fmt.Sprintf("delete %s/%s", kindName(gvk), name), gvk, r.Delete(ctx, name, opts))
 }
 
 // Logs reads the last lines of a container's log; previous=true for the instance that crashed. The request
@@ -126,6 +127,18 @@ func (c *Client) Logs(ctx context.Context, namespace, pod, container string, tai
 	}
 	out, err := req.DoRaw(ctx)
 	return out, classify("read the log of pod "+pod, err)
+}
+
+// classifyFor is classify for a request about objects of kind gvk. "namespaces "x" not found" names the
+// missing namespace of a namespaced object, except when the object asked for is that Namespace itself: then
+// it is plainly NotFound.
+func classifyFor(op string, gvk schema.GroupVersionKind, err error) error {
+	err = classify(op, err)
+	var e *Error
+	if gvk.Group == "" && gvk.Kind == "Namespace" && errors.As(err, &e) && e.Reason == NamespaceNotFound {
+		e.Reason = NotFound
+	}
+	return err
 }
 
 // kindName is "deployment.apps" (core kinds: "service"), the form kubectl prints.
