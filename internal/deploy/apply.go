@@ -136,22 +136,20 @@ type owned struct {
 }
 
 // prunable lists the owner's objects of the prunable kinds (and legacy-labelled ones) that the rendered
-// set no longer contains, one request per kind, all at once.
+// set no longer contains: one request per kind for everything labelled with this overlay, all at once,
+// sorted by their app label.
 func prunable(ctx context.Context, c *kube.Client, p *plan) (*owned, error) {
 	keep := map[string]bool{}
 	for _, o := range p.objects {
 		keep[o.Ref.String()] = true
 	}
-	kinds := kube.PrunableKinds
+	owner, kinds := p.o.owner(), kube.PrunableKinds
 	stale := make([][]kube.Ref, len(kinds))
 	legacy := make([][]kube.Ref, len(kinds))
-	errs := make([]error, 2*len(kinds))
+	errs := make([]error, len(kinds))
 	var fns []func()
 	for i, k := range kinds {
-		fns = append(fns, func() { stale[i], errs[2*i] = listNotRendered(ctx, c, p.namespace, k, p.o.owner().Selector(), keep) },
-			func() {
-				legacy[i], errs[2*i+1] = listNotRendered(ctx, c, p.namespace, k, p.o.owner().LegacySelector(), keep)
-			})
+		fns = append(fns, func() { stale[i], legacy[i], errs[i] = listNotRendered(ctx, c, p.namespace, k, owner, keep) })
 	}
 	parallel(fns...)
 	if err := firstError(errs); err != nil {
@@ -160,20 +158,27 @@ func prunable(ctx context.Context, c *kube.Client, p *plan) (*owned, error) {
 	return &owned{stale: sorted(flatten(stale)), legacy: sorted(flatten(legacy))}, nil
 }
 
-func listNotRendered(ctx context.Context, c *kube.Client, ns string, k schema.GroupVersionKind, selector string, keep map[string]bool) ([]kube.Ref, error) {
-	list, err := c.List(ctx, k, ns, selector)
+// listNotRendered lists one kind's objects of the owner's overlay that are not rendered, split into the
+// owner's and those of older versions (no app label); other apps' objects are left out.
+func listNotRendered(ctx context.Context, c *kube.Client, ns string, k schema.GroupVersionKind, owner kube.Owner, keep map[string]bool) (mine, legacy []kube.Ref, err error) {
+	list, err := c.List(ctx, k, ns, owner.OverlaySelector())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []kube.Ref
 	for i := range list.Items {
 		item := &list.Items[i]
 		ref := kube.Ref{Group: k.Group, Version: k.Version, Kind: k.Kind, Namespace: ns, Name: item.GetName()}
-		if !keep[ref.String()] && item.GetDeletionTimestamp() == nil {
-			out = append(out, ref)
+		if keep[ref.String()] || item.GetDeletionTimestamp() != nil {
+			continue
+		}
+		switch labels := item.GetLabels(); {
+		case owner.Owns(labels):
+			mine = append(mine, ref)
+		case labels[kube.AppLabel] == "":
+			legacy = append(legacy, ref)
 		}
 	}
-	return out, nil
+	return mine, legacy, nil
 }
 
 // prune deletes the stale objects except those a rollback target still uses; it runs only once the new

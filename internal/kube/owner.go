@@ -26,11 +26,12 @@ func (o Owner) Selector() string {
 	return fmt.Sprintf("%s=%s,%s=%s,%s=%s", ManagedByLabel, ManagedByValue, AppLabel, o.App, OverlayLabel, o.Overlay)
 }
 
-// LegacySelector selects objects of this overlay labelled before ship keyed ownership on the app: they
-// carry no app label, so they may belong to any app deploying an overlay of that name. They are never
-// pruned; a deploy that renders them again relabels them (server-side apply adds the app label).
-func (o Owner) LegacySelector() string {
-	return fmt.Sprintf("%s=%s,%s=%s,!%s", ManagedByLabel, ManagedByValue, OverlayLabel, o.Overlay, AppLabel)
+// OverlaySelector selects every app's objects of an overlay of this name: Owns picks this owner's among
+// them. Those without an app label were deployed before ship keyed ownership on the app, so they may belong
+// to any app deploying an overlay of that name: they are never pruned, and a deploy that renders them again
+// relabels them (server-side apply adds the app label).
+func (o Owner) OverlaySelector() string {
+	return fmt.Sprintf("%s=%s,%s=%s", ManagedByLabel, ManagedByValue, OverlayLabel, o.Overlay)
 }
 
 // Owns reports whether an object's labels say this owner deployed it.
