@@ -74,8 +74,8 @@ func applyValidated(ctx context.Context, c *kube.Client, objs []kube.Object, res
 	if err := rejected(dryErrs); err != nil {
 		return fmt.Errorf("the cluster rejected the rendered manifests, nothing was applied: %w", err)
 	}
-	if err := errors.Join(readErrs...); err != nil {
-		return fmt.Errorf("reading the current objects before apply (nothing applied yet): %w", firstError(readErrs))
+	if err := firstError(readErrs); err != nil {
+		return fmt.Errorf("reading the current objects before apply (nothing applied yet): %w", err)
 	}
 	for i, o := range objs {
 		out, err := c.Apply(ctx, o.Body, kube.ApplyOptions{})

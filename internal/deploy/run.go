@@ -112,8 +112,8 @@ func readBefore(ctx context.Context, c *kube.Client, p *plan) (*before, error) {
 	parallel(func() { b.revisions, revErr = deploymentRevisions(ctx, c, p.namespace, "") },
 		func() { b.owned, pruneErr = prunable(ctx, c, p) },
 		func() { hpas, hpaErr = c.Read(ctx, p.namespace, "", kube.HPAKind) })
-	if err := errors.Join(revErr, pruneErr, hpaErr); err != nil {
-		return nil, fmt.Errorf("reading the namespace before the apply (nothing applied yet): %w", firstError([]error{revErr, pruneErr, hpaErr}))
+	if err := firstError([]error{revErr, pruneErr, hpaErr}); err != nil {
+		return nil, fmt.Errorf("reading the namespace before the apply (nothing applied yet): %w", err)
 	}
 	p.addLiveAutoscalers(hpas)
 	return b, nil

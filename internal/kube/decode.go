@@ -4,7 +4,6 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -93,8 +92,10 @@ func (c *Client) Read(ctx context.Context, namespace, selector string, kinds ...
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, firstKubeError(errs)
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first, typed, so callers can still branch on its Reason
+		}
 	}
 	out := &Objects{}
 	for i, l := range lists {
@@ -110,14 +111,4 @@ func (c *Client) Read(ctx context.Context, namespace, selector string, kinds ...
 		}
 	}
 	return out, nil
-}
-
-// firstKubeError keeps the typed error of a parallel read, so callers can still branch on its Reason.
-func firstKubeError(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
