@@ -12,29 +12,13 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"dagger/ship/internal/kube"
-	"dagger/ship/internal/rollout"
 	"dagger/ship/internal/testenv/kubecluster"
+	"dagger/ship/internal/testenv/kubetest"
 )
 
 func (e *env) watch(args ...string) *kubecluster.Watcher { return e.Cluster.Watch(e.t, e.ns, args...) }
-
-// rolledOutAt is when the watch first saw the Deployment complete its rollout of the given image.
-func rolledOutAt(events []kubecluster.Event, img string) (time.Time, bool) {
-	for _, ev := range events {
-		var d appsv1.Deployment
-		if json.Unmarshal(ev.Raw, &d) != nil || len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
-			continue
-		}
-		if rollout.Deployment(&d, &kube.Objects{}, ev.At, rollout.Policy{}).State == rollout.Done {
-			return ev.At, true
-		}
-	}
-	return time.Time{}, false
-}
 
 // stuckAt is when the watch first saw a pod running img waiting in reason.
 func stuckAt(events []kubecluster.Event, img, reason string) (time.Time, bool) {
@@ -89,7 +73,7 @@ func benchmarkDeploy(b *testing.B, edits ...func(map[string]any)) {
 		rep, err := e.run(o)
 		returned := time.Now()
 		total.add(returned.Sub(start))
-		done, ok := rolledOutAt(w.Stop(), img)
+		done, ok := kubetest.RolledOutAt(w.Stop(), img)
 		if err != nil || !ok {
 			b.Fatalf("deploy %d: %v (rollout seen by watch: %v)", i, err, ok)
 		}
@@ -123,7 +107,7 @@ func BenchmarkKubectlApplyRolloutStatus(b *testing.B) {
 		apply(img)
 		reported := time.Now()
 		total.add(reported.Sub(start))
-		done, ok := rolledOutAt(w.Stop(), img)
+		done, ok := kubetest.RolledOutAt(w.Stop(), img)
 		if !ok {
 			b.Fatalf("rollout %d not seen by the watch", i)
 		}

@@ -30,12 +30,9 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-
-	"dagger/ship/internal/kube"
 	"dagger/ship/internal/render"
-	"dagger/ship/internal/rollout"
 	"dagger/ship/internal/testenv/kubecluster"
+	"dagger/ship/internal/testenv/kubetest"
 	"dagger/ship/internal/testenv/registry"
 )
 
@@ -500,7 +497,7 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		own.add(reportDuration(b, r.stdout))
 		check.add(spanDuration(r.stderr, "check inputs"))
 		whole.add(r.took)
-		done, seen := rolledOutAt(events, img)
+		done, seen := kubetest.RolledOutAt(events, img)
 		at, printed := lineAt(r.lines, "workload(s) rolled out in")
 		if !seen || !printed {
 			b.Fatalf("cannot time the success (rollout seen by the watch: %v, success line in the log: %v):\n%s", seen, printed, r)
@@ -515,7 +512,7 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		kubectl("", "rollout", "status", "deployment/fastapi-app", "-n", namespace, "--timeout=2m")
 		reported := time.Now()
 		peer.add(reported.Sub(start))
-		if done, ok := rolledOutAt(w.Stop(), peerImg); ok {
+		if done, ok := kubetest.RolledOutAt(w.Stop(), peerImg); ok {
 			peerLag.add(reported.Sub(done))
 		}
 	}
@@ -602,18 +599,4 @@ func renderDev(t testing.TB, root, img string) []byte {
 
 func (s *suite) watch(t testing.TB) *kubecluster.Watcher {
 	return s.cluster.Watch(t, namespace, "deployment", "fastapi-app")
-}
-
-// rolledOutAt is when the watch first saw the Deployment complete its rollout of img.
-func rolledOutAt(events []kubecluster.Event, img string) (time.Time, bool) {
-	for _, ev := range events {
-		var d appsv1.Deployment
-		if json.Unmarshal(ev.Raw, &d) != nil || len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
-			continue
-		}
-		if rollout.Deployment(&d, &kube.Objects{}, ev.At, rollout.Policy{}).State == rollout.Done {
-			return ev.At, true
-		}
-	}
-	return time.Time{}, false
 }

@@ -6,6 +6,7 @@ package kubetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+
 	"dagger/ship/internal/kube"
+	"dagger/ship/internal/rollout"
 	"dagger/ship/internal/testenv/kubecluster"
 )
 
@@ -83,4 +87,19 @@ func (e *Env) KubectlStdin(stdin string, args ...string) string {
 		e.T.Fatal(err)
 	}
 	return out
+}
+
+// RolledOutAt is when an independent watch (kubecluster.Watch of a Deployment) first saw the Deployment
+// complete its rollout of img: the yardstick benchmarks measure the deployer's reports against.
+func RolledOutAt(events []kubecluster.Event, img string) (time.Time, bool) {
+	for _, ev := range events {
+		var d appsv1.Deployment
+		if json.Unmarshal(ev.Raw, &d) != nil || len(d.Spec.Template.Spec.Containers) == 0 || d.Spec.Template.Spec.Containers[0].Image != img {
+			continue
+		}
+		if rollout.Deployment(&d, &kube.Objects{}, ev.At, rollout.Policy{}).State == rollout.Done {
+			return ev.At, true
+		}
+	}
+	return time.Time{}, false
 }
