@@ -176,7 +176,7 @@ func (m *Ship) Promote(
 			return "", err
 		}
 	}
-	if expectImage != "" && !sameDigest(expectImage, rel.Image) {
+	if expectImage != "" && !deploy.SameDigest(expectImage, rel.Image) {
 		return "", fmt.Errorf("refusing to promote %s: --expect-image is %s (a different digest); nothing was deployed", rel.Image, expectImage)
 	}
 	fmt.Fprintf(os.Stderr, "promoting %s to %s\n", rel.Image, to)
@@ -420,14 +420,4 @@ func firstNonEmpty(values ...string) string {
 		}
 	}
 	return ""
-}
-
-// sameDigest compares two references by their digest (a reference without one matches only itself).
-func sameDigest(a, b string) bool {
-	_, da, _ := strings.Cut(a, "@")
-	_, db, _ := strings.Cut(b, "@")
-	if da == "" || db == "" {
-		return a == b
-	}
-	return da == db
 }

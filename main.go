@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing/fstest"
 
 	"dagger/ship/internal/dagger"
@@ -304,8 +305,16 @@ func (m *Ship) renderChecked(ctx context.Context, overlay, image string, require
 	return r, nil
 }
 
+// readManifests remembers, for the length of a call, the files of each manifests directory read: deploy,
+// promote and preview render overlays of the same directory several times, and each read is a few API
+// round trips per file.
+var readManifests sync.Map // *dagger.Directory -> fstest.MapFS
+
 // directoryFS copies a (small) manifests directory into memory so kustomize can render it in-process.
 func directoryFS(ctx context.Context, dir *dagger.Directory) (fstest.MapFS, error) {
+	if fsys, ok := readManifests.Load(dir); ok {
+		return fsys.(fstest.MapFS), nil
+	}
 	paths, err := dir.Glob(ctx, "**/*")
 	if err != nil {
 		return nil, fmt.Errorf("list manifests: %w", err)
@@ -324,5 +333,6 @@ func directoryFS(ctx context.Context, dir *dagger.Directory) (fstest.MapFS, erro
 		}
 		fsys[strings.TrimPrefix(p, "/")] = &fstest.MapFile{Data: []byte(data), Mode: 0o644}
 	}
+	readManifests.Store(dir, fsys)
 	return fsys, nil
 }

@@ -182,12 +182,20 @@ func runsImage(d appsv1.Deployment, image string) bool {
 }
 
 func sameImage(a, b string) bool {
-	an, ad := splitDigest(a)
-	bn, bd := splitDigest(b)
+	an, _ := splitDigest(a)
+	bn, _ := splitDigest(b)
+	return SameDigest(a, b) && an == bn
+}
+
+// SameDigest reports whether two references name the same image digest; a reference without a digest
+// matches only itself.
+func SameDigest(a, b string) bool {
+	_, ad := splitDigest(a)
+	_, bd := splitDigest(b)
 	if ad == "" || bd == "" {
 		return a == b
 	}
-	return ad == bd && an == bn
+	return ad == bd
 }
 
 // splitDigest splits repo[:tag]@digest into repo and digest.

@@ -212,4 +212,9 @@ func TestSameImage(t *testing.T) {
 			t.Errorf("sameImage(%q, %q) = %v", c.a, c.b, got)
 		}
 	}
+	// --expect-image compares by digest alone.
+	if !SameDigest("r.io/app@"+d, "other.io/app:v1@"+d) || SameDigest("r.io/app@"+d, "r.io/app@sha256:"+strings.Repeat("b", 64)) ||
+		SameDigest("r.io/app:v1", "r.io/app@"+d) {
+		t.Error("SameDigest does not compare by digest")
+	}
 }
