@@ -227,12 +227,17 @@ func recoverFailure(ctx context.Context, c *kube.Client, p *plan, res *rollout.R
 	if !errors.As(werr, &rerr) {
 		return werr // infrastructure or context failure, not a rollout verdict
 	}
+	diagnoseFailed(ctx, c, p, res, rep)
+	targets, notes := rollbackTargets(res.Failed(), before)
+	return rollBack(ctx, c, p, targets, notes, werr, rep)
+}
+
+// diagnoseFailed adds the diagnosis of every workload that did not roll out to the report.
+func diagnoseFailed(ctx context.Context, c *kube.Client, p *plan, res *rollout.Result, rep *report.Report) {
 	for _, w := range res.Failed() {
 		d := diagnose.Collect(ctx, c, diagnose.Input{Namespace: p.namespace, Workload: rollout.Short(w.Workload), Owners: w.Owners, Pods: w.Pods})
 		rep.Diagnosis = append(rep.Diagnosis, d.String())
 	}
-	targets, notes := rollbackTargets(res.Failed(), before)
-	return rollBack(ctx, c, p, targets, notes, werr, rep)
 }
 
 // rollBack undoes the targets (unless rollback is off) and returns the deploy's error.
@@ -269,25 +274,14 @@ func recoverPartial(ctx context.Context, c *kube.Client, p *plan, done *applied,
 	rep.Workloads = workloadRows(res)
 	var rerr *rollout.Error
 	if errors.As(werr, &rerr) {
-		for _, w := range res.Failed() {
-			d := diagnose.Collect(ctx, c, diagnose.Input{Namespace: p.namespace, Workload: rollout.Short(w.Workload), Owners: w.Owners, Pods: w.Pods})
-			rep.Diagnosis = append(rep.Diagnosis, d.String())
-		}
+		diagnoseFailed(ctx, c, p, res, rep)
 	} else if werr != nil {
 		return lockCause(ctx, fmt.Errorf("%w; then %v", ae, werr))
 	}
-	var targets []undoTarget
-	var notes []string
-	for _, w := range res.Workloads {
-		prev, existed := before[w.Workload.Name]
-		switch {
-		case w.Workload.Kind != "Deployment":
-			notes = append(notes, fmt.Sprintf("%s: automatic rollback covers Deployments only; run `kubectl rollout undo %s`", rollout.Short(w.Workload), rollout.Short(w.Workload)))
-		case !existed || prev.Number == "":
-			notes = append(notes, fmt.Sprintf("%s: first deploy, nothing to roll back to", rollout.Short(w.Workload)))
-		case prev.Number != w.Revision:
-			targets = append(targets, undoTarget{Ref: w.Workload, From: w.Revision, To: prev, Reason: "the release was applied only in part: " + firstLine(ae.Cause.Error())})
-		}
+	// Every changed workload goes back, healthy or not: the release it belongs to is incomplete.
+	targets, notes := rollbackTargets(res.Workloads, before)
+	for i := range targets {
+		targets[i].Reason = "the release was applied only in part: " + firstLine(ae.Cause.Error())
 	}
 	return rollBack(ctx, c, p, targets, notes, ae, rep)
 }
