@@ -114,10 +114,7 @@ func undo(ctx context.Context, c *kube.Client, ns string, targets []undoTarget, 
 		rbs = append(rbs, report.Rollback{Workload: rollout.Short(t.Ref), FromRevision: t.From, ToRevision: t.To.Number, Images: t.To.Images})
 		refs = append(refs, t.Ref)
 	}
-	wctx, stop := context.WithCancel(ctx)
-	defer stop()
-	src := c.Watch(wctx, ns, rollout.Kinds(refs, false)...)
-	res, werr := rollout.Wait(ctx, src, rollout.Options{Namespace: ns, Workloads: refs, Timeout: timeout, Progress: progress})
+	res, werr := follow(ctx, c, rollout.Options{Namespace: ns, Workloads: refs, Timeout: timeout, Progress: progress}, false)
 	for i := range rbs {
 		if res == nil || i >= len(res.Workloads) {
 			continue

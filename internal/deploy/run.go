@@ -137,11 +137,15 @@ func applyAll(ctx context.Context, c *kube.Client, p *plan, b *before, rep *repo
 
 // wait follows the workloads through a watch of the namespace until they settle.
 func wait(ctx context.Context, c *kube.Client, p *plan, workloads []kube.Ref, services bool) (*rollout.Result, error) {
+	return follow(ctx, c, rollout.Options{Namespace: p.namespace, Workloads: workloads, Timeout: p.o.Timeout,
+		UnschedulableGrace: p.o.UnschedulableGrace, Progress: p.o.Progress, Now: p.o.Now}, services)
+}
+
+// follow watches the namespace for o's workloads (and Services) for as long as rollout.Wait needs.
+func follow(ctx context.Context, c *kube.Client, o rollout.Options, services bool) (*rollout.Result, error) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	src := c.Watch(wctx, p.namespace, rollout.Kinds(workloads, services)...)
-	return rollout.Wait(ctx, src, rollout.Options{Namespace: p.namespace, Workloads: workloads, Timeout: p.o.Timeout,
-		UnschedulableGrace: p.o.UnschedulableGrace, Progress: p.o.Progress, Now: p.o.Now})
+	return rollout.Wait(ctx, c.Watch(wctx, o.Namespace, rollout.Kinds(o.Workloads, services)...), o)
 }
 
 // afterSuccess records the release on the workloads, then prunes what is no longer rendered.
