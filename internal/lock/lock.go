@@ -8,6 +8,10 @@
 // clocks disagree by minutes therefore cannot take a live lock from each other. It also guards against a
 // crashed deploy blocking the namespace forever, two takeovers both succeeding, a holder whose lock was
 // taken over releasing its successor's lock, and a holder that lost its lock carrying on (KeepAlive tells).
+//
+// The lease is short (15 s, renewed every 5 s) because the one holder that never releases is the one that
+// was killed: a cancelled CI job or a Ctrl-C. The lock also says what its holder is doing (action, image,
+// revision, phase), so whoever takes over an unreleased lock can say which deploy was interrupted, where.
 package lock
 
 import (
@@ -35,17 +39,57 @@ const (
 	TTLKey        = "ship/lock-ttl-seconds" // how long observers wait for a renewal before taking over
 	ExpiresAtKey  = "ship/lock-expires-at"  // written by older versions; informational
 	ReleasedKey   = "ship/lock-released"    // set by releases before locks were deleted; still honoured
-	DefaultTTL    = 2 * time.Minute
+	ActionKey     = "ship/lock-action"      // what the holder does: deploy, promote, rollback
+	ImageKey      = "ship/lock-image"       // the image it deploys
+	RevisionKey   = "ship/lock-revision"    // the source revision it deploys
+	PhaseKey      = "ship/lock-phase"       // where it is: lock, pre-deploy jobs, apply, rollout, ...
+	// DefaultTTL is short so that a holder killed without releasing (a cancelled CI job) blocks the next
+	// deploy for seconds, not minutes; renewals every TTL/3 keep a live holder's lock.
+	DefaultTTL    = 15 * time.Second
 	DefaultPeriod = time.Second
 )
+
+// Work is what a holder does under the lock, written into it for whoever comes next.
+type Work struct {
+	Action, Image, Revision string
+}
+
+// Interrupted is a holder that stopped renewing without releasing: a killed or cancelled deploy.
+type Interrupted struct {
+	Holder   string
+	Work     Work
+	Phase    string // the last phase it announced
+	Acquired string // by the holder's clock
+	Renewed  string // its last renewal, by the holder's clock
+}
+
+func (i *Interrupted) String() string {
+	what := orUnknown(i.Work.Action)
+	if i.Work.Image != "" {
+		what += " of " + i.Work.Image
+	}
+	if i.Work.Revision != "" {
+		what += " (revision " + i.Work.Revision + ")"
+	}
+	return fmt.Sprintf("%s by %s stopped during %q without releasing the lock (started %s, last renewed %s)",
+		what, orUnknown(i.Holder), orUnknown(i.Phase), orUnknown(i.Acquired), orUnknown(i.Renewed))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
 
 // Options configure Acquire.
 type Options struct {
 	Namespace string
 	Holder    string        // unique per deploy; shown to whoever waits
-	TTL       time.Duration // default 2 min; renewed every TTL/3 by KeepAlive
+	TTL       time.Duration // default DefaultTTL; renewed every TTL/3 by KeepAlive
 	Wait      time.Duration // how long to wait for a held lock; 0 = refuse at once
 	Interval  time.Duration // retry period while waiting; default 1 s
+	Work      Work          // written into the lock for whoever finds it unreleased
 	Progress  io.Writer
 	// Now stamps the informational times written into the lock; expiry never depends on it.
 	Now func() time.Time
@@ -84,6 +128,8 @@ type Lock struct {
 	c          *kube.Client
 	o          Options
 	AcquiredAt time.Time
+	// Superseded is the holder whose unreleased lock this one took over: an interrupted deploy.
+	Superseded *Interrupted
 
 	mu      sync.Mutex
 	cm      corev1.ConfigMap
@@ -158,10 +204,19 @@ func try(ctx context.Context, c *kube.Client, o Options, seen *observation) (*Lo
 	if err != nil {
 		return nil, nil, fmt.Errorf("taking over the deploy lock: %w", err)
 	}
-	if prev := cur.Annotations[HolderKey]; prev != "" && cur.Annotations[ReleasedKey] != "true" {
-		fmt.Fprintf(o.Progress, "took over the deploy lock on %s: %s did not renew it for %s\n", o.Namespace, prev, unchanged.Round(time.Second))
+	l, held, err := newLock(c, o, out)
+	if l != nil && cur.Annotations[HolderKey] != "" && cur.Annotations[ReleasedKey] != "true" {
+		l.Superseded = interruptedBy(cur)
+		fmt.Fprintf(o.Progress, "took over the deploy lock on %s: it was not renewed for %s; superseding an interrupted %s\n", o.Namespace, unchanged.Round(time.Second), l.Superseded)
 	}
-	return newLock(c, o, out)
+	return l, held, err
+}
+
+// interruptedBy reads what an unreleased lock says of its holder.
+func interruptedBy(cm *corev1.ConfigMap) *Interrupted {
+	a := cm.Annotations
+	return &Interrupted{Holder: a[HolderKey], Phase: a[PhaseKey], Acquired: a[AcquiredAtKey], Renewed: a[RenewedAtKey],
+		Work: Work{Action: a[ActionKey], Image: a[ImageKey], Revision: a[RevisionKey]}}
 }
 
 // leaseOf is the TTL the holder announced, or ours for locks written before it was recorded.
@@ -188,7 +243,23 @@ func (l *Lock) Holder() string { return l.o.Holder }
 func (l *Lock) Renew(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out, err := l.c.Update(ctx, document(l.o, &l.cm))
+	return l.write(ctx, l.cm.Annotations[PhaseKey])
+}
+
+// SetPhase announces where the holder is, in a renewal, so an interruption can be told precisely.
+func (l *Lock) SetPhase(ctx context.Context, phase string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.write(ctx, phase)
+}
+
+// write renews the lock with the given phase; l.mu is held.
+func (l *Lock) write(ctx context.Context, phase string) error {
+	doc := document(l.o, &l.cm)
+	if phase != "" {
+		doc.SetAnnotations(merged(doc.GetAnnotations(), PhaseKey, phase))
+	}
+	out, err := l.c.Update(ctx, doc)
 	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
 		return l.lost(ctx, "it was taken over after our renewals stopped")
 	}
@@ -270,6 +341,39 @@ func (l *Lock) KeepAlive(ctx context.Context, lost func(error)) {
 	}()
 }
 
+func merged(m map[string]string, k, v string) map[string]string {
+	m[k] = v
+	return m
+}
+
+// State is what a namespace's lock says now, for status: nil when no deploy holds it.
+type State struct {
+	Interrupted
+	TTL time.Duration
+	// Stale: by this machine's clock, the holder's last renewal is older than its TTL. Clocks may differ,
+	// so this is an estimate for people; deploys judge expiry by watching (see Acquire).
+	Stale bool
+}
+
+// Inspect reads the namespace's lock without touching it.
+func Inspect(ctx context.Context, c *kube.Client, ns string, now time.Time) (*State, error) {
+	cm, err := get(ctx, c, ns)
+	if kube.HasReason(err, kube.NotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the deploy lock: %w", err)
+	}
+	if cm.Annotations[ReleasedKey] == "true" {
+		return nil, nil
+	}
+	st := &State{Interrupted: *interruptedBy(cm), TTL: leaseOf(cm, DefaultTTL)}
+	if renewed, err := time.Parse(time.RFC3339Nano, cm.Annotations[RenewedAtKey]); err == nil {
+		st.Stale = now.Sub(renewed) > st.TTL
+	}
+	return st, nil
+}
+
 func get(ctx context.Context, c *kube.Client, ns string) (*corev1.ConfigMap, error) {
 	out, err := c.Get(ctx, kube.ConfigMapKind, ns, Name)
 	if err != nil {
@@ -303,6 +407,11 @@ func document(o Options, prev *corev1.ConfigMap) *unstructured.Unstructured {
 			Labels: map[string]string{kube.ManagedByLabel: kube.ManagedByValue, "ship/role": "deploy-lock"},
 			Annotations: map[string]string{HolderKey: o.Holder, AcquiredAtKey: acquired, RenewedAtKey: now,
 				TTLKey: strconv.Itoa(int(o.TTL.Round(time.Second) / time.Second))}},
+	}
+	for k, v := range map[string]string{ActionKey: o.Work.Action, ImageKey: o.Work.Image, RevisionKey: o.Work.Revision} {
+		if v != "" {
+			cm.Annotations[k] = v
+		}
 	}
 	obj, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(&cm) // a ConfigMap of strings always converts
 	return &unstructured.Unstructured{Object: obj}

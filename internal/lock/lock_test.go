@@ -126,7 +126,7 @@ func TestExpiredHolderCannotTouchItsSuccessorsLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("expired lock not taken over: %v", err)
 	}
-	if !strings.Contains(progress.String(), "took over the deploy lock on "+e.ns+": crashed did not renew it for 2s") {
+	if !strings.Contains(progress.String(), "took over the deploy lock on "+e.ns+": it was not renewed for 2s; superseding an interrupted unknown by crashed") {
 		t.Fatalf("progress: %q", progress.String())
 	}
 	if err := a.Renew(context.Background()); err == nil || !strings.Contains(err.Error(), "taken over") {
@@ -210,5 +210,60 @@ func TestKeepAliveReportsALostLock(t *testing.T) {
 	}
 	if h := e.holderInCluster(); h != "second" {
 		t.Fatalf("holder = %q", h)
+	}
+}
+
+// A holder killed mid-deploy leaves its lock unreleased: status sees it as stale, and whoever takes it over
+// learns what was interrupted (action, image, revision, phase) from the lock itself.
+func TestTakeoverNamesTheInterruptedDeploy(t *testing.T) {
+	e := newEnv(t)
+	work := Work{Action: "deploy", Image: "registry.test/app@sha256:aaaa", Revision: "r2"}
+	a, err := Acquire(context.Background(), e.Client, Options{Namespace: e.ns, Holder: "killed", TTL: 2 * time.Second, Work: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetPhase(context.Background(), "rollout"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Inspect(context.Background(), e.Client, e.ns, time.Now())
+	if err != nil || st == nil || st.Stale || st.Phase != "rollout" || st.Work != work || st.Holder != "killed" {
+		t.Fatalf("a live lock inspected as %+v (%v)", st, err)
+	}
+	// The holder is never released: a killed process. A renewal keeps the phase.
+	if err := a.Renew(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err = Inspect(context.Background(), e.Client, e.ns, time.Now().Add(3*time.Second))
+	if err != nil || st == nil || !st.Stale || st.Phase != "rollout" {
+		t.Fatalf("an unrenewed lock inspected as %+v (%v)", st, err)
+	}
+	var progress bytes.Buffer
+	b, err := e.acquire("next", time.Minute, 10*time.Second, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Release(context.Background()) }()
+	got := b.Superseded
+	if got == nil || got.Holder != "killed" || got.Work != work || got.Phase != "rollout" {
+		t.Fatalf("superseded = %+v", got)
+	}
+	want := `deploy of registry.test/app@sha256:aaaa (revision r2) by killed stopped during "rollout" without releasing the lock`
+	if !strings.Contains(got.String(), want) || !strings.Contains(progress.String(), want) {
+		t.Fatalf("superseded %q, progress %q: want %q", got, progress.String(), want)
+	}
+	// A lock released normally is not an interruption.
+	if err := b.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.acquire("after", time.Minute, 0, nil)
+	if err != nil || c.Superseded != nil {
+		t.Fatalf("a released lock was reported as interrupted: %+v (%v)", c, err)
+	}
+	if st, err := Inspect(context.Background(), e.Client, e.ns, time.Now()); err != nil || st == nil || st.Stale {
+		t.Fatalf("inspect of a live lock: %+v (%v)", st, err)
+	}
+	_ = c.Release(context.Background())
+	if st, err := Inspect(context.Background(), e.Client, e.ns, time.Now()); err != nil || st != nil {
+		t.Fatalf("inspect of a free namespace: %+v (%v)", st, err)
 	}
 }

@@ -48,7 +48,9 @@ type Report struct {
 	Summary      string
 	Started      time.Time
 	LockAcquired time.Time // after the lock write succeeded
+	JobsDone     time.Time // pre-deploy jobs finished (zero: none ran)
 	Applied      time.Time
+	RolledOut    time.Time // the rollout wait ended
 	Finished     time.Time
 	LockReleased time.Time // just before the release write: the lock was held at least until then
 	Changes      []Change
@@ -59,6 +61,17 @@ type Report struct {
 	Addresses    []string // external addresses of LoadBalancer services
 	Release      string   // the release record written on success
 	Notes        []string // what the deploy deliberately left alone, and why
+	Jobs         []Job    // pre-deploy jobs
+	Superseded   string   // an interrupted deploy whose unreleased lock this one took over
+	Interrupted  string   // this deploy was interrupted: what it did about it
+}
+
+// Job is one pre-deploy job (a migration) of this revision.
+type Job struct {
+	Name     string // "job.batch/migrate-1a2b3c4d"
+	Outcome  string // completed, failed, already completed for this revision, ...
+	Duration time.Duration
+	Detail   string
 }
 
 // Markdown renders the report for a GitHub job summary or a terminal.
@@ -77,7 +90,13 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| Image | `%s` |\n", r.Image)
 	}
 	if !r.Started.IsZero() && !r.Finished.IsZero() {
-		fmt.Fprintf(&b, "| Duration | %s |\n", r.Finished.Sub(r.Started).Round(100*time.Millisecond))
+		fmt.Fprintf(&b, "| Duration | %s |\n", r.durations())
+	}
+	if r.Superseded != "" {
+		fmt.Fprintf(&b, "| Superseded | an interrupted %s |\n", cell(r.Superseded))
+	}
+	if r.Interrupted != "" {
+		fmt.Fprintf(&b, "| Interrupted | %s |\n", cell(r.Interrupted))
 	}
 	if r.Release != "" {
 		fmt.Fprintf(&b, "| Release | %s |\n", cell(r.Release))
@@ -85,6 +104,7 @@ func (r *Report) Markdown() string {
 	for _, a := range r.Addresses {
 		fmt.Fprintf(&b, "| External address | `%s` |\n", a)
 	}
+	r.jobs(&b)
 	r.changes(&b)
 	r.workloads(&b)
 	r.rollbacks(&b)
@@ -102,6 +122,41 @@ func (r *Report) Markdown() string {
 		b.WriteString("```\n")
 	}
 	return b.String()
+}
+
+// durations is the whole time with its parts kept apart: a long lock wait or migration is not a slow rollout.
+func (r *Report) durations() string {
+	round := func(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
+	total := round(r.Finished.Sub(r.Started))
+	var parts []string
+	add := func(name string, from, to time.Time) {
+		if !from.IsZero() && !to.IsZero() && !to.Before(from) {
+			parts = append(parts, fmt.Sprintf("%s %s", name, round(to.Sub(from))))
+		}
+	}
+	add("lock wait", r.Started, r.LockAcquired)
+	applyFrom := r.LockAcquired
+	if !r.JobsDone.IsZero() {
+		add("pre-deploy jobs", r.LockAcquired, r.JobsDone)
+		applyFrom = r.JobsDone
+	}
+	add("apply", applyFrom, r.Applied)
+	add("rollout", r.Applied, r.RolledOut)
+	if len(parts) == 0 {
+		return total.String()
+	}
+	return fmt.Sprintf("%s (%s)", total, strings.Join(parts, ", "))
+}
+
+func (r *Report) jobs(b *strings.Builder) {
+	if len(r.Jobs) == 0 {
+		return
+	}
+	b.WriteString("\n### Pre-deploy jobs\n\n| Job | Result | Time | Detail |\n|---|---|---|---|\n")
+	for _, j := range r.Jobs {
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", j.Name, j.Outcome, j.Duration.Round(100*time.Millisecond), cell(j.Detail))
+	}
+	b.WriteString("\nA rollback never re-runs or undoes a pre-deploy job: each migration must work with the previous revision too.\n")
 }
 
 func (r *Report) changes(b *strings.Builder) {

@@ -31,8 +31,27 @@ func succeeded() *Report {
 		Addresses: []string{"a1.elb.example:80 (service/fastapi-app)"}}
 }
 
+// migrationFailed: the pre-deploy job failed, so nothing else was applied.
+func migrationFailed() *Report {
+	return &Report{Action: "deploy", Overlay: "staging", Namespace: "fastapi-staging", Image: "reg.example/app@sha256:new",
+		Summary: "pre-deploy job job.batch/migrate-0a1b2c3d failed", Started: t0, LockAcquired: t0.Add(200 * time.Millisecond),
+		JobsDone: t0.Add(4200 * time.Millisecond), Finished: t0.Add(4500 * time.Millisecond),
+		Jobs: []Job{{Name: "job.batch/migrate-0a1b2c3d", Outcome: "failed", Duration: 4 * time.Second, Detail: "BackoffLimitExceeded"}},
+		Diagnosis: []string{"diagnosis of job.batch/migrate-0a1b2c3d:\n  - pod migrate-0a1b2c3d-x container migrate: terminated, exit code 3 (Error)\n"}}
+}
+
+// superseded: this deploy waited for an interrupted one's lock, then ran a migration and rolled out.
+func superseded() *Report {
+	return &Report{Action: "deploy", Overlay: "dev", Namespace: "fastapi-dev", Image: "reg.example/app@sha256:good", Succeeded: true,
+		Summary: "1 workload(s) rolled out in 400ms", Started: t0, LockAcquired: t0.Add(14 * time.Second), JobsDone: t0.Add(15 * time.Second),
+		Applied: t0.Add(15200 * time.Millisecond), RolledOut: t0.Add(15600 * time.Millisecond), Finished: t0.Add(15700 * time.Millisecond),
+		Superseded: `deploy of reg.example/app@sha256:bad (revision r2) by ship deploy r2#1a2b stopped during "rollout" without releasing the lock`,
+		Jobs:       []Job{{Name: "job.batch/migrate-9f8e7d6c", Outcome: "completed", Duration: time.Second}},
+		Workloads:  []Workload{{Name: "deployment/fastapi-app", Outcome: "rolled out", Revision: "3", Images: []string{"reg.example/app@sha256:good"}, Duration: 400 * time.Millisecond}}}
+}
+
 func TestMarkdownGolden(t *testing.T) {
-	for name, r := range map[string]*Report{"failed": failed(), "succeeded": succeeded()} {
+	for name, r := range map[string]*Report{"failed": failed(), "succeeded": succeeded(), "migration-failed": migrationFailed(), "superseded": superseded()} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("testdata", name+".md")
 			got := r.Markdown()
