@@ -63,16 +63,13 @@ func apply(ctx context.Context, c *kube.Client, p *plan) (*applied, error) {
 // applies object by object only if every dry-run passed.
 func applyValidated(ctx context.Context, c *kube.Client, objs []kube.Object, res *applied) error {
 	before := make([]string, len(objs)) // resourceVersion, "" when the object does not exist yet
-	dryErrs := make([]error, len(objs))
 	readErrs := make([]error, len(objs))
-	var fns []func()
+	var reads []func()
 	for i, o := range objs {
-		fns = append(fns, func() { _, dryErrs[i] = c.Apply(ctx, o.Body, kube.ApplyOptions{DryRun: true}) },
-			func() { before[i], readErrs[i] = currentVersion(ctx, c, o) })
+		reads = append(reads, func() { before[i], readErrs[i] = currentVersion(ctx, c, o) })
 	}
-	parallel(fns...)
-	if err := rejected(dryErrs); err != nil {
-		return fmt.Errorf("the cluster rejected the rendered manifests, nothing was applied: %w", err)
+	if err := dryRun(ctx, c, objs, reads...); err != nil {
+		return err
 	}
 	if err := firstError(readErrs); err != nil {
 		return fmt.Errorf("reading the current objects before apply (nothing applied yet): %w", err)
@@ -84,6 +81,21 @@ func applyValidated(ctx context.Context, c *kube.Client, objs []kube.Object, res
 		}
 		res.refs = append(res.refs, o.Ref)
 		res.changes = append(res.changes, report.Change{Object: o.Ref.String(), Action: changeOf(before[i], out.GetResourceVersion())})
+	}
+	return nil
+}
+
+// dryRun server-side dry-runs every object at once, alongside any other reads, and refuses the set if the
+// cluster rejects any of them.
+func dryRun(ctx context.Context, c *kube.Client, objs []kube.Object, alongside ...func()) error {
+	dryErrs := make([]error, len(objs))
+	fns := alongside
+	for i, o := range objs {
+		fns = append(fns, func() { _, dryErrs[i] = c.Apply(ctx, o.Body, kube.ApplyOptions{DryRun: true}) })
+	}
+	parallel(fns...)
+	if err := rejected(dryErrs); err != nil {
+		return fmt.Errorf("the cluster rejected the rendered manifests, nothing was applied: %w", err)
 	}
 	return nil
 }
@@ -168,7 +180,7 @@ func listNotRendered(ctx context.Context, c *kube.Client, ns string, k schema.Gr
 	for i := range list.Items {
 		item := &list.Items[i]
 		ref := kube.Ref{Group: k.Group, Version: k.Version, Kind: k.Kind, Namespace: ns, Name: item.GetName()}
-		if keep[ref.String()] || item.GetDeletionTimestamp() != nil {
+		if keep[ref.String()] || item.GetDeletionTimestamp() != nil || item.GetLabels()[kube.PreDeployJobLabel] != "" {
 			continue
 		}
 		switch labels := item.GetLabels(); {

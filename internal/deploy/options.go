@@ -16,11 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"dagger/ship/internal/kube"
+	"dagger/ship/internal/predeploy"
 )
 
 // Options for Run and Plan.
 type Options struct {
 	App, Overlay, Namespace, Image, Owner string
+	Action                                string  // deploy (default) or promote: what the lock tells a successor
 	Release                               Release // what the release record says on success
 	Manifests                             []byte  // rendered, validated YAML
 	Timeout                               time.Duration
@@ -42,6 +44,14 @@ func (o Options) stage(ctx context.Context, name string) (context.Context, func(
 	return o.Stage(ctx, name)
 }
 
+// action is what the deploy does, as the lock and the report say it.
+func (o Options) action() string {
+	if o.Action == "" {
+		return "deploy"
+	}
+	return o.Action
+}
+
 // owner is what this deploy owns: the app's overlay.
 func (o Options) owner() kube.Owner { return kube.Owner{App: o.App, Overlay: o.Overlay} }
 
@@ -49,8 +59,9 @@ func (o Options) owner() kube.Owner { return kube.Owner{App: o.App, Overlay: o.O
 type plan struct {
 	o          Options
 	namespace  string
-	namespaces []kube.Object // Namespace objects, applied first
-	objects    []kube.Object // everything else
+	namespaces []kube.Object   // Namespace objects, applied first
+	objects    []kube.Object   // everything else
+	jobs       []predeploy.Job // pre-deploy jobs, run before the objects are applied
 	workloads  []kube.Ref
 	scaled     map[string]string // workload ref -> the rendered HorizontalPodAutoscaler that scales it
 }
@@ -70,6 +81,9 @@ func prepare(o Options) (*plan, error) {
 	}
 	objs, err := kube.ParseManifests(o.Manifests)
 	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	if err := predeploy.CheckMarks(objs); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	p := &plan{o: o, namespace: o.Namespace, scaled: map[string]string{}}
@@ -99,6 +113,14 @@ func (p *plan) add(obj kube.Object) error {
 	}
 	obj.Namespace = p.namespace
 	obj.Body.SetNamespace(p.namespace)
+	if predeploy.IsPreDeploy(obj) {
+		j, err := predeploy.Prepare(obj, p.o.Timeout)
+		if err != nil {
+			return fmt.Errorf("deploy: %w", err)
+		}
+		p.jobs = append(p.jobs, j)
+		return nil
+	}
 	p.objects = append(p.objects, obj)
 	if isWorkload(obj.Ref) {
 		p.workloads = append(p.workloads, obj.Ref)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"dagger/ship/internal/kube"
+	"dagger/ship/internal/lock"
 	"dagger/ship/internal/report"
 	"dagger/ship/internal/rollout"
 )
@@ -211,11 +212,13 @@ func Rollback(ctx context.Context, c *kube.Client, o RollbackOptions) (*report.R
 		o.Progress = io.Discard
 	}
 	rep := &report.Report{Action: "rollback", Overlay: o.Overlay, Namespace: o.Namespace, Started: time.Now()}
-	ctx, l, err := acquire(ctx, c, Options{Namespace: o.Namespace, Owner: "manual rollback", LockWait: o.LockWait, Progress: o.Progress, Now: time.Now}, o.Namespace, rep)
+	ctx, l, err := acquire(ctx, c, Options{Namespace: o.Namespace, Owner: "manual rollback", LockWait: o.LockWait, Progress: o.Progress, Now: time.Now},
+		o.Namespace, lock.Work{Action: "rollback"}, rep)
 	if err != nil {
 		return rep, err
 	}
 	defer release(ctx, l, rep, o.Progress)
+	l.phase(ctx, "roll back")
 	owner := kube.Owner{App: o.App, Overlay: o.Overlay}
 	targets, err := manualTargets(ctx, c, o.Namespace, owner, o.ToRevision)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"dagger/ship/internal/diagnose"
 	"dagger/ship/internal/kube"
 	"dagger/ship/internal/lock"
+	"dagger/ship/internal/predeploy"
 	"dagger/ship/internal/report"
 	"dagger/ship/internal/rollout"
 )
@@ -55,9 +56,10 @@ func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error)
 		return nil, err
 	}
 	o = p.o
-	rep := &report.Report{Action: "deploy", Overlay: o.Overlay, Namespace: p.namespace, Image: o.Image, Started: o.Now()}
+	rep := &report.Report{Action: o.action(), Overlay: o.Overlay, Namespace: p.namespace, Image: o.Image, Started: o.Now()}
 	sctx, end := o.stage(ctx, "lock "+p.namespace)
-	ctx, l, err := acquire(sctx, c, o, p.namespace, rep)
+	work := lock.Work{Action: o.action(), Image: o.Image, Revision: o.Release.Revision}
+	ctx, l, err := acquire(sctx, c, o, p.namespace, work, rep)
 	end()
 	if err != nil {
 		return finish(rep, o, err)
@@ -67,6 +69,10 @@ func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error)
 	if err != nil {
 		return finish(rep, o, lockCause(ctx, err))
 	}
+	if err := runJobs(ctx, c, p, l, rep); err != nil {
+		return finish(rep, o, lockCause(ctx, err))
+	}
+	l.phase(ctx, "apply")
 	sctx, end = o.stage(ctx, "apply")
 	done, err := applyAll(sctx, c, p, b, rep)
 	end()
@@ -78,23 +84,63 @@ func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error)
 			defer end()
 			return finish(rep, o, recoverPartial(sctx, c, p, done, ae, b.revisions, rep))
 		}
-		return finish(rep, o, lockCause(ctx, err))
+		return finish(rep, o, interrupted(ctx, c, p, done, b.revisions, rep, err))
 	}
+	l.phase(ctx, "rollout")
 	sctx, end = o.stage(ctx, "wait for rollout")
 	res, werr := wait(sctx, c, p, p.workloads, p.hasLoadBalancer())
 	end()
+	rep.RolledOut = o.Now()
 	rep.Workloads = workloadRows(res)
 	if werr != nil {
 		if ctx.Err() != nil {
-			return finish(rep, o, lockCause(ctx, werr))
+			return finish(rep, o, interrupted(ctx, c, p, done, b.revisions, rep, werr))
 		}
 		rep.Changes = append(rep.Changes, changesAll(b.owned.stale, "kept: not pruned, the rollout failed")...)
+		l.phase(ctx, "roll back")
 		sctx, end = o.stage(ctx, "diagnose and roll back")
 		defer end()
 		return finish(rep, o, recoverFailure(sctx, c, p, res, werr, b.revisions, rep))
 	}
 	rep.Addresses = addresses(res.Last, o.owner())
+	l.phase(ctx, "record and prune")
 	return finish(rep, o, afterSuccess(ctx, c, p, b, rep))
+}
+
+// runJobs runs the pre-deploy jobs, once the cluster has accepted a dry-run of the whole release: a
+// release it would refuse must not run its migration. Only the namespace objects are applied before them.
+func runJobs(ctx context.Context, c *kube.Client, p *plan, l *held, rep *report.Report) error {
+	if len(p.jobs) == 0 {
+		return nil
+	}
+	l.phase(ctx, "pre-deploy jobs")
+	ctx, end := p.o.stage(ctx, "pre-deploy jobs")
+	defer end()
+	defer func() { rep.JobsDone = p.o.Now() }()
+	if len(p.namespaces) > 0 {
+		res := &applied{}
+		err := applyValidated(ctx, c, p.namespaces, res)
+		rep.Changes = append(rep.Changes, res.changes...)
+		if err != nil {
+			return err
+		}
+	}
+	all := append([]kube.Object(nil), p.objects...)
+	for _, j := range p.jobs {
+		all = append(all, j.Object)
+	}
+	if err := dryRun(ctx, c, all); err != nil {
+		return err
+	}
+	res, err := predeploy.Run(ctx, c, p.jobs, predeploy.Options{Namespace: p.namespace, Progress: p.o.Progress, Now: p.o.Now})
+	if res != nil {
+		rep.Jobs = res.Jobs
+		rep.Diagnosis = append(rep.Diagnosis, res.Diagnosis...)
+	}
+	if err != nil {
+		rep.RollbackNote = "the pre-deploy job did not complete, so nothing else was applied: every workload, Service and ConfigMap is as it was"
+	}
+	return err
 }
 
 // before is what the namespace held before the apply.
@@ -156,6 +202,13 @@ func afterSuccess(ctx context.Context, c *kube.Client, p *plan, b *before, rep *
 		return lockCause(ctx, err)
 	}
 	rep.Release = rec.summary()
+	if len(p.jobs) > 0 {
+		cleaned, err := predeploy.Clean(ctx, c, p.namespace, p.o.owner())
+		rep.Changes = append(rep.Changes, changesAll(cleaned, fmt.Sprintf("deleted: a finished pre-deploy run beyond the last %d", predeploy.KeepRuns))...)
+		if err != nil {
+			return fmt.Errorf("the new revision is healthy, but %w", err)
+		}
+	}
 	if len(b.owned.stale) == 0 {
 		return nil
 	}
@@ -176,24 +229,39 @@ func afterSuccess(ctx context.Context, c *kube.Client, p *plan, b *before, rep *
 
 // acquire takes the namespace's lock and keeps it alive. The returned context ends when the lock is lost,
 // with the *lock.LostError as its cause: everything after that stops changing the namespace.
-func acquire(ctx context.Context, c *kube.Client, o Options, ns string, rep *report.Report) (context.Context, *held, error) {
-	l, err := lock.Acquire(ctx, c, lock.Options{Namespace: ns, Holder: holder(o.Owner), TTL: o.LockTTL, Wait: o.LockWait, Progress: o.Progress, Now: o.Now})
+func acquire(ctx context.Context, c *kube.Client, o Options, ns string, work lock.Work, rep *report.Report) (context.Context, *held, error) {
+	l, err := lock.Acquire(ctx, c, lock.Options{Namespace: ns, Holder: holder(o.Owner), TTL: o.LockTTL, Wait: o.LockWait, Work: work, Progress: o.Progress, Now: o.Now})
 	if err != nil {
 		return ctx, nil, err
 	}
 	rep.LockAcquired = l.AcquiredAt
+	if l.Superseded != nil {
+		rep.Superseded = l.Superseded.String()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	l.KeepAlive(ctx, func(err error) {
 		fmt.Fprintf(o.Progress, "%v: stopping this deploy\n", err)
 		cancel(err)
 	})
-	return ctx, &held{l: l, cancel: cancel}, nil
+	return ctx, &held{l: l, cancel: cancel, progress: o.Progress}, nil
 }
 
 // held is an acquired lock and the cancel of the context it guards.
 type held struct {
-	l      *lock.Lock
-	cancel context.CancelCauseFunc
+	l        *lock.Lock
+	cancel   context.CancelCauseFunc
+	progress io.Writer
+}
+
+// phase tells the lock where the deploy is, so an interruption can be named precisely. It is a renewal:
+// a failure is only printed, the keep-alive decides whether the lock is lost.
+func (h *held) phase(ctx context.Context, name string) {
+	if ctx.Err() != nil {
+		return
+	}
+	if err := h.l.SetPhase(ctx, name); err != nil {
+		fmt.Fprintf(h.progress, "recording the deploy's phase in its lock: %v\n", err)
+	}
 }
 
 // release frees the lock even when ctx is done: a cancelled deploy must not block the next for a TTL.
@@ -305,12 +373,17 @@ func finish(rep *report.Report, o Options, err error) (*report.Report, error) {
 	rep.Finished = o.Now()
 	if err != nil {
 		rep.Summary = firstLine(err.Error())
-		f := &Failure{Report: rep, Cause: err}
-		fmt.Fprintln(o.Progress, f.Error())
-		return rep, f
+		// One line here: the whole account (diagnosis, rollback) is the report, which the caller shows once.
+		fmt.Fprintln(o.Progress, rep.Summary)
+		return rep, &Failure{Report: rep, Cause: err}
 	}
 	rep.Succeeded = true
-	rep.Summary = fmt.Sprintf("%d workload(s) rolled out in %s", len(rep.Workloads), rep.Finished.Sub(rep.Started).Round(100*time.Millisecond))
+	// The rollout's own time: a lock wait or a migration before it is in the report's Duration, apart.
+	took := rep.RolledOut.Sub(rep.Applied)
+	if rep.Applied.IsZero() || rep.RolledOut.IsZero() {
+		took = rep.Finished.Sub(rep.Started)
+	}
+	rep.Summary = fmt.Sprintf("%d workload(s) rolled out in %s", len(rep.Workloads), took.Round(100*time.Millisecond))
 	fmt.Fprintln(o.Progress, rep.Summary)
 	return rep, nil
 }

@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"dagger/ship/internal/kube"
+	"dagger/ship/internal/lock"
 	"dagger/ship/internal/rollout"
 )
 
@@ -24,13 +26,21 @@ type WorkloadStatus struct {
 type StatusResult struct {
 	Namespace, Overlay string
 	Workloads          []WorkloadStatus
+	Lock               *lock.State // the deploy that holds the namespace, or whose lease ran out unreleased
 }
 
 func (s *StatusResult) String() string {
-	if len(s.Workloads) == 0 {
-		return fmt.Sprintf("namespace %s: no workloads of overlay %s", s.Namespace, s.Overlay)
-	}
 	var b strings.Builder
+	switch {
+	case s.Lock != nil && s.Lock.Stale:
+		fmt.Fprintf(&b, "INTERRUPTED: %s; its lock was not renewed for over %s. What it changed may be in place: deploy again, or roll back.\n", &s.Lock.Interrupted, s.Lock.TTL)
+	case s.Lock != nil:
+		fmt.Fprintf(&b, "in progress: %s (phase %q; the lock is renewed every %s)\n", s.Lock.What(), s.Lock.Phase, s.Lock.TTL/3)
+	}
+	if len(s.Workloads) == 0 {
+		fmt.Fprintf(&b, "namespace %s: no workloads of overlay %s", s.Namespace, s.Overlay)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "namespace %s, overlay %s:\n", s.Namespace, s.Overlay)
 	for _, w := range s.Workloads {
 		fmt.Fprintf(&b, "  %s: revision %s, %d/%d ready, %d updated, %d available, image %s\n",
@@ -42,13 +52,19 @@ func (s *StatusResult) String() string {
 	return b.String()
 }
 
-// Status reads the owner's workloads.
+// Status reads the owner's workloads and the namespace's lock.
 func Status(ctx context.Context, c *kube.Client, namespace string, owner kube.Owner) (*StatusResult, error) {
-	objs, err := c.Read(ctx, namespace, owner.Selector(), kube.DeploymentKind, kube.StatefulSetKind, kube.DaemonSetKind)
-	if err != nil {
+	var objs *kube.Objects
+	var st *lock.State
+	var readErr, lockErr error
+	parallel(func() {
+		objs, readErr = c.Read(ctx, namespace, owner.Selector(), kube.DeploymentKind, kube.StatefulSetKind, kube.DaemonSetKind)
+	},
+		func() { st, lockErr = lock.Inspect(ctx, c, namespace, time.Now()) })
+	if err := firstError([]error{readErr, lockErr}); err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
-	res := &StatusResult{Namespace: namespace, Overlay: owner.Overlay}
+	res := &StatusResult{Namespace: namespace, Overlay: owner.Overlay, Lock: st}
 	for _, d := range objs.Deployments {
 		rel, _ := releaseOf(d.Annotations)
 		res.Workloads = append(res.Workloads, WorkloadStatus{Name: "deployment/" + d.Name, Revision: d.Annotations[rollout.RevisionAnnotation],

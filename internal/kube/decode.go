@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,6 +27,7 @@ var (
 	EventKind       = schema.GroupVersionKind{Version: "v1", Kind: "Event"}
 	ConfigMapKind   = schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 	HPAKind         = schema.GroupVersionKind{Group: "autoscaling", Version: "v2", Kind: "HorizontalPodAutoscaler"}
+	JobKind         = schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: "Job"}
 )
 
 // Objects is a set of objects read from one namespace, split by kind.
@@ -39,6 +41,7 @@ type Objects struct {
 	Events       []corev1.Event
 	ConfigMaps   []corev1.ConfigMap
 	HPAs         []autoscalingv2.HorizontalPodAutoscaler
+	Jobs         []batchv1.Job
 }
 
 // Add decodes one object into its typed list; kinds the deployer does not read are ignored.
@@ -63,6 +66,8 @@ func (o *Objects) Add(u *unstructured.Unstructured) error {
 		err = appendTyped(u, &o.ConfigMaps)
 	case HPAKind.GroupKind():
 		err = appendTyped(u, &o.HPAs)
+	case JobKind.GroupKind():
+		err = appendTyped(u, &o.Jobs)
 	}
 	if err != nil {
 		return fmt.Errorf("decoding %s %s: %w", u.GetKind(), u.GetName(), err)

@@ -26,6 +26,7 @@ const (
 	AlreadyExists     Reason = "AlreadyExists"
 	Conflict          Reason = "Conflict"
 	Invalid           Reason = "Invalid"
+	Immutable         Reason = "Immutable"   // Invalid, for a field the cluster never changes in place
 	Untrusted         Reason = "Untrusted"   // the server's TLS certificate failed verification
 	Unavailable       Reason = "Unavailable" // unreachable or overloaded: worth retrying
 	Failed            Reason = "Failed"      // anything else
@@ -39,6 +40,8 @@ type Error struct {
 	Verb      string // Forbidden: e.g. "create"
 	Resource  string // Forbidden: e.g. "deployments.apps"
 	Namespace string // Forbidden / NamespaceNotFound
+	Kind      string // Immutable: the object's kind
+	Field     string // Immutable: the field refused, e.g. "spec.template"
 	Detail    string // the server's own words, trimmed
 }
 
@@ -62,6 +65,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s: the API server's certificate is not trusted (%s): the kubeconfig's certificate-authority-data does not match the server, or tls-server-name names a host the certificate was not issued for", e.Op, e.Detail)
 	case Unavailable:
 		return fmt.Sprintf("%s: the Kubernetes API server is unavailable: %s", e.Op, e.Detail)
+	case Immutable:
+		return immutableMessage(e.Op, e.Kind, e.Field)
 	default:
 		return fmt.Sprintf("%s: %s: %s", e.Op, e.Reason, e.Detail)
 	}
@@ -124,6 +129,9 @@ func classify(op string, err error) error {
 		out.Reason = AlreadyExists
 	case apierrors.IsConflict(err):
 		out.Reason = Conflict
+	case immutableField(err) != "":
+		out.Reason, out.Field = Immutable, immutableField(err)
+		out.Kind = status.Status().Details.Kind
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		out.Reason = Invalid
 	case apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsTimeout(err) ||
@@ -134,6 +142,8 @@ func classify(op string, err error) error {
 	}
 	return out
 }
+
+func asStatus(err error, status *apierrors.APIStatus) bool { return errors.As(err, status) }
 
 func isNetError(err error) bool {
 	var ne net.Error

@@ -16,6 +16,9 @@ const (
 	ManagedByValue = "ship"
 	OverlayLabel   = "ship/overlay"
 	AppLabel       = "ship/app"
+	// PreDeployJobLabel carries a pre-deploy job's name in the manifests: its runs are cleaned up by their
+	// own rule (internal/predeploy), never pruned as objects no longer rendered.
+	PreDeployJobLabel = "ship/pre-deploy-job"
 )
 
 // Owner is one app's overlay: what a deploy owns.

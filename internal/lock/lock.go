@@ -64,6 +64,12 @@ type Interrupted struct {
 }
 
 func (i *Interrupted) String() string {
+	return fmt.Sprintf("%s stopped during %q without releasing the lock (started %s, last renewed %s)",
+		i.What(), orUnknown(i.Phase), orUnknown(i.Acquired), orUnknown(i.Renewed))
+}
+
+// What names the holder's work: "deploy of IMAGE (revision R) by HOLDER".
+func (i *Interrupted) What() string {
 	what := orUnknown(i.Work.Action)
 	if i.Work.Image != "" {
 		what += " of " + i.Work.Image
@@ -71,8 +77,7 @@ func (i *Interrupted) String() string {
 	if i.Work.Revision != "" {
 		what += " (revision " + i.Work.Revision + ")"
 	}
-	return fmt.Sprintf("%s by %s stopped during %q without releasing the lock (started %s, last renewed %s)",
-		what, orUnknown(i.Holder), orUnknown(i.Phase), orUnknown(i.Acquired), orUnknown(i.Renewed))
+	return what + " by " + orUnknown(i.Holder)
 }
 
 func orUnknown(s string) string {
