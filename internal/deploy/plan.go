@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"dagger/ship/internal/kube"
+	"dagger/ship/internal/predeploy"
 )
 
 // PlanResult is what a deploy would change.
@@ -22,13 +23,15 @@ type PlanResult struct {
 	Namespace string
 	Changed   []string // objects that would change, as group.version.Kind.namespace.name
 	Prune     []string // owned objects no longer rendered
+	Jobs      []string // pre-deploy jobs, with what the deploy would do with each
+	runsJobs  bool     // a pre-deploy job would run
 	Diff      string   // unified diff, live -> planned, Secret values masked
 	ReadOnly  bool     // compared without a dry-run: the identity may not write
 	Notes     []string
 }
 
 // Empty reports whether the deploy would change nothing.
-func (p *PlanResult) Empty() bool { return len(p.Changed) == 0 && len(p.Prune) == 0 }
+func (p *PlanResult) Empty() bool { return len(p.Changed) == 0 && len(p.Prune) == 0 && !p.runsJobs }
 
 // Summary is a readable account of the plan.
 func (p *PlanResult) Summary() string {
@@ -37,6 +40,9 @@ func (p *PlanResult) Summary() string {
 		fmt.Fprintf(&b, "namespace %s: no changes\n", p.Namespace)
 	} else {
 		fmt.Fprintf(&b, "namespace %s: %d object(s) change, %d to prune\n", p.Namespace, len(p.Changed), len(p.Prune))
+	}
+	for _, j := range p.Jobs {
+		fmt.Fprintf(&b, "  > %s\n", j)
 	}
 	for _, c := range p.Changed {
 		fmt.Fprintf(&b, "  ~ %s\n", c)
@@ -76,6 +82,14 @@ func Plan(ctx context.Context, c *kube.Client, o Options) (*PlanResult, error) {
 		}
 	}
 	out.Diff = strings.Join(diffs, "")
+	for _, j := range p.jobs {
+		action, runs, err := predeploy.Plan(ctx, c, j)
+		if err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+		out.Jobs = append(out.Jobs, fmt.Sprintf("%s (pre-deploy job %s): %s", j.Ref, j.Base, action))
+		out.runsJobs = out.runsJobs || runs
+	}
 	owned, err := prunable(ctx, c, p)
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)

@@ -117,6 +117,11 @@ func TestPreDeployJobRunsBeforeEachRevision(t *testing.T) {
 	e := newEnv(t)
 	seen := map[string]bool{}
 	for i, img := range []string{image("mig-1"), image("mig-2")} {
+		plan, err := Plan(context.Background(), e.Client, e.jobOptions(img, ""))
+		if err != nil || len(plan.Jobs) != 1 || !strings.Contains(plan.Summary(), "  > job.batch/migrate-") ||
+			!strings.Contains(plan.Jobs[0], "(pre-deploy job migrate): would run, to completion, before any other object changes") {
+			t.Fatalf("plan of revision %d: %v\n%s", i+1, err, plan.Summary())
+		}
 		rep, err := e.run(e.jobOptions(img, ""))
 		if err != nil {
 			t.Fatalf("revision %d: %v", i+1, err)
@@ -147,6 +152,10 @@ func TestPreDeployJobRunsBeforeEachRevision(t *testing.T) {
 	}
 	if got := e.jobs(); len(got) != 2 || rep.Jobs[0].Outcome != "already completed for this revision" {
 		t.Fatalf("redeploy of the same revision: jobs %v, report %+v", got, rep.Jobs)
+	}
+	if plan, err := Plan(context.Background(), e.Client, e.jobOptions(image("mig-2"), "")); err != nil || !plan.Empty() ||
+		!strings.Contains(plan.Jobs[0], "already completed for this revision") {
+		t.Fatalf("plan after the deploy: %v\n%s", err, plan.Summary())
 	}
 	// A rollback never runs a job.
 	if _, err := e.rollback(0); err != nil {

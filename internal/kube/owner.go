@@ -19,6 +19,9 @@ const (
 	// PreDeployJobLabel carries a pre-deploy job's name in the manifests: its runs are cleaned up by their
 	// own rule (internal/predeploy), never pruned as objects no longer rendered.
 	PreDeployJobLabel = "ship/pre-deploy-job"
+	// HookAnnotation: PreDeployHook marks a Job as a pre-deploy job (see internal/predeploy).
+	HookAnnotation = "ship/hook"
+	PreDeployHook  = "pre-deploy"
 )
 
 // Owner is one app's overlay: what a deploy owns.

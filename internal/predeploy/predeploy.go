@@ -27,8 +27,8 @@ import (
 // HookAnnotation marks a Job as a pre-deploy job with the value PreDeploy (the convention of Helm's
 // helm.sh/hook and Argo CD's hook annotations, under ship's own prefix).
 const (
-	HookAnnotation = "ship/hook"
-	PreDeploy      = "pre-deploy"
+	HookAnnotation = kube.HookAnnotation
+	PreDeploy      = kube.PreDeployHook
 )
 
 // KeepRuns is how many finished runs of each pre-deploy job stay in the namespace (for their logs).

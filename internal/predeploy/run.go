@@ -74,6 +74,24 @@ func Run(ctx context.Context, c *kube.Client, jobs []Job, o Options) (*Result, e
 	return res, nil
 }
 
+// Plan says what a deploy would do with the job, and whether it would run it.
+func Plan(ctx context.Context, c *kube.Client, j Job) (string, bool, error) {
+	existing, err := get(ctx, c, j.Namespace, j.Name)
+	if err != nil {
+		return "", false, err
+	}
+	switch {
+	case existing == nil:
+		return "would run, to completion, before any other object changes", true, nil
+	case finished(existing) == batchv1.JobComplete:
+		return "already completed for this revision (" + completedAt(existing) + "): would not run again", false, nil
+	case finished(existing) == batchv1.JobFailed:
+		return "failed before for this revision: would run again", true, nil
+	default:
+		return "running now (started by another deploy): the deploy would wait for it", true, nil
+	}
+}
+
 // runOne creates the job (or reuses this revision's run) and waits for its verdict.
 func runOne(ctx context.Context, c *kube.Client, j Job, o Options) (report.Job, []corev1.Pod, error) {
 	existing, err := get(ctx, c, o.Namespace, j.Name)

@@ -1,8 +1,9 @@
 // Checks about what ship does after the apply, which no single field is
 // wrong for: a Deployment that keeps too little history for ship's rollback
-// to the previous revision, and replicas an autoscaler owns, which ship
-// leaves alone. Neither fails validation; both are said before a deploy
-// rather than discovered during one.
+// to the previous revision, replicas an autoscaler owns, which ship leaves
+// alone, and a Job that the next revision's image would make the cluster
+// refuse. None fails validation; each is said before a deploy rather than
+// discovered during one.
 package validate
 
 import (
@@ -11,7 +12,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"dagger/ship/internal/kube"
 )
 
 // minRevisionHistory is the revisionHistoryLimit below which ship's
@@ -26,6 +30,33 @@ func checkSet(r *Report, objs []decoded) {
 		}
 	}
 	checkAutoscaled(r, objs)
+	checkUnmarkedJobs(r, objs)
+}
+
+// checkUnmarkedJobs warns about a Job that runs the service's image without the pre-deploy mark: the next
+// revision changes its pod template, which the cluster refuses for an existing Job.
+func checkUnmarkedJobs(r *Report, objs []decoded) {
+	service := map[string]bool{}
+	for _, d := range objs {
+		if spec, _, longRunning := podSpecOf(d.obj); spec != nil && longRunning {
+			for _, c := range spec.Containers {
+				service[c.Image] = true
+			}
+		}
+	}
+	for _, d := range objs {
+		job, ok := d.obj.(*batchv1.Job)
+		if !ok || job.Annotations[kube.HookAnnotation] == kube.PreDeployHook {
+			continue
+		}
+		for _, c := range job.Spec.Template.Spec.Containers {
+			if service[c.Image] {
+				r.Findings = append(r.Findings, Finding{Object: d.name, Field: "metadata.annotations", Severity: Warning,
+					Message: fmt.Sprintf("runs the service image but is not a pre-deploy job: the next revision changes its pod template, which the cluster refuses for an existing Job; if it is a migration, annotate it %s: %s", kube.HookAnnotation, kube.PreDeployHook)})
+				break
+			}
+		}
+	}
 }
 
 func checkRevisionHistory(r *Report, name string, dep *appsv1.Deployment) {

@@ -195,6 +195,28 @@ spec:
   maxReplicas: 5
 `
 
+// migrationJob runs the Deployment's own image, as a migration does; annotations go on the Job.
+const migrationJob = `---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+  namespace: team
+  annotations: {%s}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: migrate
+          image: 127.0.0.1:5000/web@sha256:0000000000000000000000000000000000000000000000000000000000000002
+          resources:
+            requests: {cpu: 10m, memory: 16Mi}
+            limits: {cpu: 100m, memory: 64Mi}
+          securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+`
+
 func TestNonFailingFindings(t *testing.T) {
 	const history = "spec:\n  selector:\n    matchLabels: {app: web}"
 	withHistory := func(n string) string {
@@ -219,6 +241,10 @@ func TestNonFailingFindings(t *testing.T) {
 			"left to HorizontalPodAutoscaler web-v1: ship does not apply it", "4 objects checked, 0 findings, 1 info\n"},
 		{"autoscaler in another namespace", readGood(t) + fmt.Sprintf(hpaV2, "other", "Deployment"), Info, dep, "spec.replicas", "", "4 objects checked, 0 findings\n"},
 		{"autoscaler of another kind", readGood(t) + fmt.Sprintf(hpaV2, "team", "StatefulSet"), Info, dep, "spec.replicas", "", "4 objects checked, 0 findings\n"},
+		{"unmarked job with the service image", readGood(t) + fmt.Sprintf(migrationJob, ""), Warning, "Job team/migrate", "metadata.annotations",
+			"runs the service image but is not a pre-deploy job: the next revision changes its pod template, which the cluster refuses for an existing Job; if it is a migration, annotate it ship/hook: pre-deploy",
+			"4 objects checked, 0 findings, 1 warning\n"},
+		{"pre-deploy job with the service image", readGood(t) + fmt.Sprintf(migrationJob, "ship/hook: pre-deploy"), Warning, "Job team/migrate", "metadata.annotations", "", "4 objects checked, 0 findings\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
