@@ -26,6 +26,7 @@ func checkSet(r *Report, objs []decoded) {
 		}
 	}
 	checkAutoscaled(r, objs)
+	checkStaticKeys(r, objs)
 }
 
 func checkRevisionHistory(r *Report, name string, dep *appsv1.Deployment) {
