@@ -82,17 +82,17 @@ func runtimeRole(in Inputs, e Environment) Role {
 	name := in.RuntimeRoleName(e.Name)
 	r := Role{Kind: KindRuntime, Name: name, ARN: in.RoleARN(name), Environment: e.Name,
 		PermissionPolicyName: RuntimePolicyName, rawPermissions: compactJSON(e.Runtime.Policy)}
-	r.TrustPolicy = runtimeTrust(in, e)
+	r.TrustPolicy = RuntimeTrustPolicy(in, e.Namespace, e.Runtime.ServiceAccount)
 	r.PodIdentity = &PodIdentityAssociation{Cluster: in.Cluster, Namespace: e.Namespace,
 		ServiceAccount: e.Runtime.ServiceAccount, RoleARN: r.ARN}
 	return r
 }
 
-// runtimeTrust lets EKS Pod Identity assume the role only with the session
-// tags of this cluster, namespace and service account: without the
+// RuntimeTrustPolicy lets EKS Pod Identity assume the role only with the
+// session tags of this cluster, namespace and service account: without the
 // conditions, any association in the account (another team's pod, another
 // cluster) could be pointed at the role.
-func runtimeTrust(in Inputs, e Environment) Document {
+func RuntimeTrustPolicy(in Inputs, namespace, serviceAccount string) Document {
 	return Document{Version: policyVersion, Statement: []Statement{{
 		Sid:       "EKSPodIdentity",
 		Effect:    "Allow",
@@ -100,8 +100,8 @@ func runtimeTrust(in Inputs, e Environment) Document {
 		Action:    []string{"sts:AssumeRole", "sts:TagSession"},
 		Condition: map[string]map[string][]string{"StringEquals": {
 			ClusterARNTagKey:     {in.ClusterARN()},
-			NamespaceTagKey:      {e.Namespace},
-			ServiceAccountTagKey: {e.Runtime.ServiceAccount},
+			NamespaceTagKey:      {namespace},
+			ServiceAccountTagKey: {serviceAccount},
 		}},
 	}}}
 }
