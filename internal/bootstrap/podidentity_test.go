@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"dagger/ship/internal/policy"
 )
@@ -196,5 +198,61 @@ func TestRefusedRuntimePolicySendsNothing(t *testing.T) {
 	}
 	if n := len(s.Requests()); n != 0 {
 		t.Errorf("%d requests sent for a refused policy", n)
+	}
+}
+
+// TestRuntimeTrustAdmitsOnlyTheEnvironmentsPods plays EKS Pod Identity
+// against the role bootstrap created: the pods of the environment's service
+// account get working credentials; an association made by hand for another
+// service account, namespace or cluster, or with session tags off, gets
+// nothing, because the trust's session-tag conditions refuse it.
+func TestRuntimeTrustAdmitsOnlyTheEnvironmentsPods(t *testing.T) {
+	s, c := newEnv(t)
+	s.AddCluster("dev-eks", "https://127.0.0.1:6444", []byte("ca"))
+	apply(t, c, runtimeInputs(), false)
+	ctx := context.Background()
+	prod := runtimeRole(t, "prod")
+
+	creds, err := s.AssumeRoleForPod("prod-eks", "shop-prod", "shop-api", "shop-api-7d9f-abcde")
+	if err != nil {
+		t.Fatalf("the environment's pod got no credentials: %v", err)
+	}
+	cfg := aws.Config{Region: s.Region, HTTPClient: s.HTTPClient(), BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
+	who, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil || !strings.HasPrefix(aws.ToString(who.Arn), "arn:aws:sts::123456789012:assumed-role/ship-shop-prod-runtime/") {
+		t.Fatalf("pod credentials: %v %v", who, err)
+	}
+
+	if _, err := s.AssumeRoleForPod("prod-eks", "shop-prod", "other", "x"); err == nil || !strings.Contains(err.Error(), "no EKS Pod Identity association") {
+		t.Errorf("a service account without association: %v", err)
+	}
+	hijack := func(cluster, ns, sa string) {
+		t.Helper()
+		if _, err := c.EKS.CreatePodIdentityAssociation(ctx, &eks.CreatePodIdentityAssociationInput{ClusterName: &cluster,
+			Namespace: &ns, ServiceAccount: &sa, RoleArn: &prod.ARN}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hijack("prod-eks", "shop-prod", "batch")
+	hijack("prod-eks", "shop-other", "shop-api")
+	hijack("dev-eks", "shop-prod", "shop-api")
+	for _, p := range [][3]string{{"prod-eks", "shop-prod", "batch"}, {"prod-eks", "shop-other", "shop-api"}, {"dev-eks", "shop-prod", "shop-api"}} {
+		if _, err := s.AssumeRoleForPod(p[0], p[1], p[2], "x"); err == nil || !strings.Contains(err.Error(), "not authorized to perform sts:AssumeRole") {
+			t.Errorf("pod %s/%s on %s assumed the prod runtime role: %v", p[1], p[2], p[0], err)
+		}
+	}
+	var id string
+	for _, a := range s.PodIdentityAssociations("prod-eks") {
+		if a.Namespace == "shop-prod" && a.ServiceAccount == "shop-api" {
+			id = a.ID
+		}
+	}
+	if _, err := c.EKS.UpdatePodIdentityAssociation(ctx, &eks.UpdatePodIdentityAssociationInput{ClusterName: aws.String("prod-eks"),
+		AssociationId: &id, DisableSessionTags: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AssumeRoleForPod("prod-eks", "shop-prod", "shop-api", "x"); err == nil {
+		t.Error("session tags disabled, yet the trust admitted the pod")
 	}
 }
