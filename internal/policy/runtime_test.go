@@ -172,6 +172,11 @@ func TestRuntimeInputsRefused(t *testing.T) {
 		{"default service account", func(in *Inputs) { in.Environments[2].Runtime.ServiceAccount = "default" }, "ServiceAccount", "spec.template.spec.serviceAccountName"},
 		{"no service account", func(in *Inputs) { in.Environments[2].Runtime.ServiceAccount = "" }, "ServiceAccount", "default service account"},
 		{"bad service account", func(in *Inputs) { in.Environments[2].Runtime.ServiceAccount = "Shop_API" }, "ServiceAccount", "DNS-1123"},
+		{"runtime role name too long", func(in *Inputs) {
+			long := strings.Repeat("e", 50) // ship-shop-<env> fits in 64, ship-shop-<env>-runtime does not
+			in.Environments = append(in.Environments, Environment{Name: long, Namespace: "fastapi-long",
+				Runtime: &RuntimeAccess{ServiceAccount: "shop-api", Policy: []byte(s3Policy), Source: "overlays/" + long + "/aws-policy.json"}})
+		}, "RoleName", "ship-<repo>-<environment>-runtime"},
 		{"name collision", func(in *Inputs) {
 			in.Environments = append(in.Environments, Environment{Name: "staging-runtime", Namespace: "fastapi-staging-rt"})
 		}, "RoleName", "two roles would share this name"},
