@@ -1,7 +1,9 @@
 // This file is the one-time AWS side: the least-privilege roles (policies), creating them (bootstrap) and
 // explaining why a job cannot get in (doctor). It guards against the classic setup's one cluster-admin CI role
 // that any job could use anywhere, and against console clicking: one role per job kind and environment, all
-// generated, reviewed as text, and applied idempotently.
+// generated, reviewed as text, and applied idempotently. The service's own AWS access (a runtime role per
+// environment, given to its pods by EKS Pod Identity) comes from overlays/<env>/aws-policy.json, so the same
+// three functions find it without a flag.
 package main
 
 import (
@@ -15,14 +17,17 @@ import (
 	"dagger/ship/internal/dagger"
 	"dagger/ship/internal/deploy"
 	"dagger/ship/internal/doctor"
+	"dagger/ship/internal/podidentity"
 	"dagger/ship/internal/policy"
 )
 
-// Policies prints every role ship needs (build, one per environment, optional plan) with its documents.
+// Policies prints every role ship needs (build, one per environment, optional plan, runtime) with its documents.
 //
 // The text form adds the OIDC provider, each role's trust and permission policies and EKS access entry, the
 // namespaces and a comparison with the classic single-role setup; --format json prints
-// {"roles":[{"name","environment","trustPolicy","permissionPolicy","accessEntry"}]} for Terraform/CDK users.
+// {"roles":[{"name","kind","environment","trustPolicy","permissionPolicy","accessEntry","podIdentityAssociation"}]}
+// for Terraform/CDK users. An environment whose overlay holds aws-policy.json also gets a runtime role
+// (kind runtime) for its pods, trusted by EKS Pod Identity for the Deployment's service account only.
 // Needs no AWS access.
 func (m *Ship) Policies(
 	ctx context.Context,
@@ -63,6 +68,9 @@ func (m *Ship) Policies(
 ) (string, error) {
 	envs, err := m.environments(ctx, environments)
 	if err != nil {
+		return "", err
+	}
+	if envs, err = m.withRuntime(ctx, envs); err != nil {
 		return "", err
 	}
 	if repository, err = m.repositoryName(ctx, repository); err != nil {
@@ -123,6 +131,47 @@ func (m *Ship) repositoryName(ctx context.Context, given string) (string, error)
 	return r.id.AppName, nil
 }
 
+// withRuntime gives each environment whose overlay holds aws-policy.json its runtime access.
+func (m *Ship) withRuntime(ctx context.Context, envs []policy.Environment) ([]policy.Environment, error) {
+	out := append([]policy.Environment(nil), envs...)
+	for i, e := range out {
+		rt, _, err := m.runtimeAccess(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Runtime = rt
+	}
+	return out, nil
+}
+
+// runtimeAccess reads an environment's runtime policy (nil when its overlay has none) and the service account its
+// rendered Deployment runs under. The overlay must render into the environment's namespace: the association is
+// made there, and pods elsewhere would never get the role.
+func (m *Ship) runtimeAccess(ctx context.Context, e policy.Environment) (*policy.RuntimeAccess, podidentity.Workload, error) {
+	fsys, err := directoryFS(ctx, m.Manifests)
+	if err != nil {
+		return nil, podidentity.Workload{}, err
+	}
+	doc, ok, err := podidentity.ReadPolicy(fsys, e.Name)
+	if err != nil || !ok {
+		return nil, podidentity.Workload{}, err
+	}
+	src := podidentity.PolicyPath(e.Name)
+	r, err := m.renderChecked(ctx, e.Name, "", false)
+	if err != nil {
+		return nil, podidentity.Workload{}, fmt.Errorf("%s gives overlay %s a runtime role, but the overlay does not render: %w", src, e.Name, err)
+	}
+	if r.namespace != e.Namespace {
+		return nil, podidentity.Workload{}, fmt.Errorf("%s: overlay %s renders into namespace %s, but environment %s is mapped to %s: fix --environments, or the overlay's namespace",
+			src, e.Name, r.namespace, e.Name, e.Namespace)
+	}
+	w, err := podidentity.Inspect(r.manifests)
+	if err != nil {
+		return nil, podidentity.Workload{}, fmt.Errorf("overlay %s: %w", e.Name, err)
+	}
+	return &policy.RuntimeAccess{ServiceAccount: w.ServiceAccount, Policy: doc, Source: src}, w, nil
+}
+
 // overlayNamespace renders an overlay and returns the one namespace its objects live in.
 func (m *Ship) overlayNamespace(ctx context.Context, overlay string) (string, error) {
 	r, err := m.renderChecked(ctx, overlay, "", false)
@@ -136,8 +185,10 @@ func (m *Ship) overlayNamespace(ctx context.Context, overlay string) (string, er
 //
 // With an administrator's credentials (with-aws): the IAM OIDC provider, the build role, one deploy role per
 // environment (and the plan role when asked) with their trust and least-privilege policies, the ECR repository,
-// one EKS access entry per deploy role scoped to its namespace, and the namespaces. A second run changes
-// nothing; --dry-run shows what differs. It ends with the GitHub variables and environment rules to set.
+// one EKS access entry per deploy role scoped to its namespace, and the namespaces; for each overlay holding
+// aws-policy.json, the runtime role ship-<repo>-<env>-runtime and its EKS Pod Identity association with the
+// Deployment's service account. A second run changes nothing; --dry-run shows what differs. It ends with the
+// GitHub variables and environment rules to set.
 // +cache="never"
 func (m *Ship) Bootstrap(
 	ctx context.Context,
@@ -171,6 +222,9 @@ func (m *Ship) Bootstrap(
 ) (string, error) {
 	envs, err := m.environments(ctx, environments)
 	if err != nil {
+		return "", err
+	}
+	if envs, err = m.withRuntime(ctx, envs); err != nil {
 		return "", err
 	}
 	if repository, err = m.repositoryName(ctx, repository); err != nil {
@@ -229,7 +283,10 @@ func (m *Ship) createNamespaces(ctx context.Context, clusterName string, manifes
 // The OIDC token's window and claims against the role's trust policy (evaluated locally, on the condition keys
 // AWS evaluates; run even when STS refuses the role, whose explanation follows), the environment's own role and
 // subject (--environment), the role's access to the cluster and the repository, the EKS access entry's
-// namespace, and the cluster endpoint. Offline with --token and --trust-policy.
+// namespace, and the cluster endpoint. When the environment's overlay holds aws-policy.json, also the service's
+// runtime role, its EKS Pod Identity association, the service account the overlay's pods run under and the
+// eks-pod-identity-agent add-on (these need an administrator's credentials). Offline with --token and
+// --trust-policy.
 // +cache="never"
 func (m *Ship) Doctor(
 	ctx context.Context,
@@ -292,11 +349,31 @@ func (m *Ship) Doctor(
 	if err := m.doctorAWS(ctx, roleArn, &in); err != nil {
 		return "", err
 	}
+	if err := m.doctorRuntime(ctx, envs, &in); err != nil {
+		return "", err
+	}
 	rep := doctor.Run(ctx, in)
 	if !rep.OK() {
 		return "", fmt.Errorf("doctor found problems:\n%s", rep.String())
 	}
 	return rep.String(), nil
+}
+
+// doctorRuntime adds the runtime identity checks when the environment's overlay has a runtime policy. It does not
+// check the policy itself (bootstrap refuses a bad one), so a default service account is reported, not refused.
+func (m *Ship) doctorRuntime(ctx context.Context, envs []policy.Environment, in *doctor.Inputs) error {
+	for _, e := range envs {
+		if e.Name != in.Environment {
+			continue
+		}
+		rt, w, err := m.runtimeAccess(ctx, e)
+		if err != nil || rt == nil {
+			return err
+		}
+		in.Runtime = &doctor.Runtime{Environment: e.Name, Namespace: e.Namespace, ServiceAccount: w.ServiceAccount,
+			Defined: w.Defines(w.ServiceAccount), PolicySource: rt.Source}
+	}
+	return nil
 }
 
 // doctorToken picks the token to check without ever printing it.

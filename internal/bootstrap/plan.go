@@ -2,7 +2,8 @@
 // in AWS: the GitHub OIDC provider, the build role and one deploy role per
 // environment (plus the opt-in plan role) with their trust and inline
 // policies, the ECR repository and one EKS access entry per role that reaches
-// the cluster. Plan only reads, so a dry run sends no mutating request and a
+// the cluster; and, for environments whose service has its own AWS access,
+// the runtime role and its EKS Pod Identity association. Plan only reads, so a dry run sends no mutating request and a
 // failed read changes nothing; documents are compared semantically (IAM
 // returns them URL-encoded and reordered) so a second run really is a no-op,
 // and a dry run shows what differs line by line.
@@ -51,7 +52,7 @@ func Plan(ctx context.Context, c Clients, in policy.Inputs) ([]Action, error) {
 	}
 	in = in.WithDefaults()
 	steps := []func(context.Context, Clients, policy.Inputs, policy.Bundle) ([]Action, error){
-		planProvider, planRoles, planRepository, planAccessEntries, planLegacyRole,
+		planProvider, planRoles, planRepository, planAccessEntries, planPodIdentities, planLegacyRole,
 	}
 	var actions []Action
 	for _, step := range steps {

@@ -34,7 +34,7 @@ func planRole(ctx context.Context, c Clients, in policy.Inputs, r policy.Role) (
 	trust := r.TrustPolicy.Compact()
 	out, err := c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &r.Name})
 	if isNotFound(err) {
-		create := Action{Resource: res, Verb: "create", Detail: "trusts " + strings.Join(r.Subjects, ", "),
+		create := Action{Resource: res, Verb: "create", Detail: trustDetail(r),
 			apply: func(ctx context.Context) error {
 				_, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: &r.Name, AssumeRolePolicyDocument: &trust,
 					Description: aws.String(fmt.Sprintf("ship: %s, %s/%s", policy.Purpose(r), in.GitHubOwner, in.GitHubRepo))})
@@ -73,7 +73,7 @@ func planPermissionPolicy(ctx context.Context, c Clients, r policy.Role) (Action
 	if err != nil {
 		return Action{}, fmt.Errorf("read inline policy %s of role %s: %w", r.PermissionPolicyName, r.Name, err)
 	}
-	diff, err := policy.Diff([]byte(aws.ToString(out.PolicyDocument)), []byte(r.PermissionPolicy.Compact()))
+	diff, err := policy.Diff([]byte(aws.ToString(out.PolicyDocument)), []byte(r.PermissionDocument()))
 	if err != nil {
 		return Action{}, fmt.Errorf("read inline policy %s of role %s: %w", r.PermissionPolicyName, r.Name, err)
 	}
@@ -83,12 +83,20 @@ func planPermissionPolicy(ctx context.Context, c Clients, r policy.Role) (Action
 	return putPolicyAction(c, r, "update", diff), nil
 }
 
+// trustDetail says whom a new role trusts, in one line.
+func trustDetail(r policy.Role) string {
+	if p := r.PodIdentity; p != nil {
+		return fmt.Sprintf("trusts %s for service account %s/%s on %s only", policy.PodIdentityService, p.Namespace, p.ServiceAccount, p.Cluster)
+	}
+	return "trusts " + strings.Join(r.Subjects, ", ")
+}
+
 func policyResource(r policy.Role) string {
 	return fmt.Sprintf("IAM inline policy %s/%s", r.Name, r.PermissionPolicyName)
 }
 
 func putPolicyAction(c Clients, r policy.Role, verb string, diff []string) Action {
-	doc := r.PermissionPolicy.Compact()
+	doc := r.PermissionDocument()
 	return Action{Resource: policyResource(r), Verb: verb, Detail: policy.Purpose(r), Diff: diff,
 		apply: func(ctx context.Context) error {
 			_, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: &r.Name,

@@ -5,8 +5,9 @@
 // sts:AssumeRoleWithWebIdentity" becomes the condition that failed and the
 // change to make), then AWS's own answer, cluster, repository, access entry
 // and endpoint. The offline checks run even when STS refused the role: that
-// is when they are needed. Each check prints pass/fail and a fix; none prints
-// a token, a key or a kubeconfig.
+// is when they are needed. With a runtime policy it also checks the
+// service's own identity (runtime.go). Each check prints pass/fail and a fix;
+// none prints a token, a key or a kubeconfig.
 package doctor
 
 import (
@@ -48,6 +49,10 @@ type Inputs struct {
 	// else the trust policy bootstrap generates for the role.
 
 	AWS *aws.Config // nil: offline checks only
+
+	// Runtime, when set, adds the checks of the service's own AWS identity
+	// (runtime.go).
+	Runtime *Runtime
 
 	// ClusterEndpoint and ClusterCAPEM override what DescribeCluster says.
 	ClusterEndpoint string
@@ -136,12 +141,21 @@ const (
 	CheckEndpoint    = "cluster endpoint"
 )
 
-// Run performs every check the inputs allow, in order.
+// Run performs every check the inputs allow, in order: the CI identity's,
+// then the service's runtime identity's when asked.
 func Run(ctx context.Context, in Inputs) Report {
 	if in.Now == nil {
 		in.Now = time.Now
 	}
 	in = in.withDefaults()
+	r := runCI(ctx, in)
+	if in.Runtime != nil {
+		r.Checks = append(r.Checks, runtimeChecks(ctx, in)...)
+	}
+	return r
+}
+
+func runCI(ctx context.Context, in Inputs) Report {
 	var r Report
 	tok, tc := checkToken(in)
 	r.Checks = append(r.Checks, tc)

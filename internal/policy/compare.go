@@ -22,6 +22,7 @@ func comparison(in Inputs, b Bundle) string {
 	sb.WriteString("# Deploy identities: classic setup vs ship\n\n")
 	writeClassic(&sb, in)
 	writeShip(&sb, in, b)
+	writeRuntime(&sb, b)
 	writeWhy(&sb, b)
 	for _, w := range b.Warnings {
 		fmt.Fprintf(&sb, "\n> %s\n", w)
@@ -38,13 +39,41 @@ func writeClassic(sb *strings.Builder, in Inputs) {
 }
 
 func writeShip(sb *strings.Builder, in Inputs, b Bundle) {
-	fmt.Fprintf(sb, "## After: ship, %d roles\n\n", len(b.Roles))
+	ci := ciRoles(b)
+	fmt.Fprintf(sb, "## After: ship, %d roles\n\n", len(ci))
 	sb.WriteString("Every trust policy is `StringEquals` on `aud` = `sts.amazonaws.com` and on the exact subject below.\n\n")
 	sb.WriteString("| Role | Trusted subject | AWS permissions | Kubernetes access | Can | Cannot |\n|---|---|---|---|---|---|\n")
-	for _, r := range b.Roles {
+	for _, r := range ci {
 		fmt.Fprintf(sb, "| `%s` | %s | %s | %s | %s | %s |\n", r.Name, codeList(r.Subjects), awsSummary(in, r), kubeSummary(r), can(r), cannot(r))
 	}
 	sb.WriteString("\nNamespaces are created once by bootstrap (an administrator); no role can create or delete them. No role has a managed policy.\n")
+}
+
+// ciRoles are the roles GitHub Actions jobs assume (runtime roles are the
+// service's, listed apart).
+func ciRoles(b Bundle) []Role {
+	var out []Role
+	for _, r := range b.Roles {
+		if r.Kind != KindRuntime {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// writeRuntime lists the service's own roles: no CI job can assume them.
+func writeRuntime(sb *strings.Builder, b Bundle) {
+	if !hasKind(b, KindRuntime) {
+		return
+	}
+	sb.WriteString("\n## The service's own AWS access (EKS Pod Identity)\n\n")
+	sb.WriteString("Assumed only by EKS Pod Identity (`pods.eks.amazonaws.com`) with the session tags of this cluster, namespace and service account; no CI job can assume them, and their permissions are the policy you wrote, with no IAM action and no `*` on `*`.\n\n")
+	sb.WriteString("| Role | Cluster | Namespace | Service account |\n|---|---|---|---|\n")
+	for _, r := range b.Roles {
+		if p := r.PodIdentity; p != nil {
+			fmt.Fprintf(sb, "| `%s` | `%s` | `%s` | `%s` |\n", r.Name, p.Cluster, p.Namespace, p.ServiceAccount)
+		}
+	}
 }
 
 func awsSummary(in Inputs, r Role) string {

@@ -15,6 +15,8 @@ import (
 type Environment struct {
 	Name      string
 	Namespace string
+	// Runtime, when set, gives the environment's pods their own AWS role.
+	Runtime *RuntimeAccess
 }
 
 // Role name suffixes that are not environments.
@@ -75,7 +77,7 @@ func validateEnvironment(e Environment) error {
 		return &InputError{Field: "Environments", Value: e.Name + "=" + e.Namespace,
 			Fix: "use a DNS-1123 label as the namespace (lowercase letters, digits, -, at most 63)"}
 	}
-	return nil
+	return validateRuntime(e)
 }
 
 // Namespaces lists the environments' namespaces, in order.
@@ -113,6 +115,11 @@ func (in Inputs) RoleNames() []string {
 	}
 	if in.PlanRole {
 		names = append(names, in.PlanRoleName())
+	}
+	for _, e := range in.Environments {
+		if e.Runtime != nil {
+			names = append(names, in.RuntimeRoleName(e.Name))
+		}
 	}
 	return names
 }

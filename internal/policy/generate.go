@@ -42,26 +42,42 @@ const (
 	KindBuild  = "build"
 	KindDeploy = "deploy"
 	KindPlan   = "plan"
+	// KindRuntime (runtime.go) is the service's own role, not CI's.
 )
 
 // Role is one generated IAM role with everything attached to it.
 type Role struct {
-	Kind        string // KindBuild, KindDeploy or KindPlan
+	Kind        string // KindBuild, KindDeploy, KindPlan or KindRuntime
 	Name        string
 	ARN         string
 	Environment string   // the GitHub environment; "" for build and plan
-	Subjects    []string // the exact sub values it trusts
+	Subjects    []string // the exact sub values it trusts (none for runtime roles)
 	TrustPolicy Document
 	// PermissionPolicyName is the name of the role's inline policy.
 	PermissionPolicyName string
 	PermissionPolicy     Document
 	AccessEntry          *AccessEntry // nil: no cluster access at all
+	// PodIdentity binds a runtime role to its service account; nil for CI roles.
+	PodIdentity *PodIdentityAssociation
+	// rawPermissions is the user's own document (runtime roles), kept as
+	// written: it may use IAM features Document does not model.
+	rawPermissions string
+}
+
+// PermissionDocument is the inline permission policy as sent to IAM.
+func (r Role) PermissionDocument() string {
+	if r.rawPermissions != "" {
+		return r.rawPermissions
+	}
+	return r.PermissionPolicy.Compact()
 }
 
 // Bundle is everything bootstrap creates and doctor checks against.
 type Bundle struct {
 	Provider OIDCProvider
-	Roles    []Role // build, then one per environment in input order, then plan
+	// Roles: build, one per environment in input order, plan, then the
+	// runtime roles of the environments that have one.
+	Roles []Role
 	// Namespaces must be created by an administrator: namespace-scoped
 	// access entries cannot create namespaces.
 	Namespaces []string
@@ -117,6 +133,11 @@ func Generate(in Inputs) (Bundle, error) {
 		plan := planRole(in)
 		b.Roles = append(b.Roles, plan)
 		b.Warnings = append(b.Warnings, planRisk(in, plan))
+	}
+	for _, e := range in.Environments {
+		if e.Runtime != nil {
+			b.Roles = append(b.Roles, runtimeRole(in, e))
+		}
 	}
 	return b, nil
 }

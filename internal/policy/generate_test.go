@@ -26,7 +26,7 @@ func sampleInputs() Inputs {
 		ECRRepository: "acme/shop",
 		Cluster:       "prod-eks",
 		Environments: []Environment{
-			{"dev", "fastapi-dev"}, {"staging", "fastapi-staging"}, {"prod", "fastapi-prod"},
+			{Name: "dev", Namespace: "fastapi-dev"}, {Name: "staging", Namespace: "fastapi-staging"}, {Name: "prod", Namespace: "fastapi-prod"},
 		},
 	}
 }
@@ -90,7 +90,7 @@ func TestJSONShape(t *testing.T) {
 		t.Fatalf("%d roles, want build + 3 environments + plan", len(roles))
 	}
 	for _, r := range roles {
-		if got := strings.Join(sortedCopy(keysOf(r)), ","); got != "accessEntry,environment,name,permissionPolicy,trustPolicy" {
+		if got := strings.Join(sortedCopy(keysOf(r)), ","); got != "accessEntry,environment,kind,name,permissionPolicy,podIdentityAssociation,trustPolicy" {
 			t.Errorf("role keys = %s", got)
 		}
 		for _, k := range []string{"trustPolicy", "permissionPolicy"} {
@@ -320,7 +320,7 @@ func TestInvalidInputs(t *testing.T) {
 
 func TestParseEnvironments(t *testing.T) {
 	got, err := ParseEnvironments([]string{"dev=fastapi-dev", " prod = fastapi-prod "})
-	if err != nil || len(got) != 2 || got[1] != (Environment{"prod", "fastapi-prod"}) {
+	if err != nil || len(got) != 2 || got[1] != (Environment{Name: "prod", Namespace: "fastapi-prod"}) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 	for _, bad := range [][]string{{"dev"}, {"=x"}, {"dev="}, {"dev=a", "dev=b"}, {}} {

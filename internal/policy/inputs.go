@@ -129,12 +129,21 @@ func (in Inputs) validateBranch() error {
 
 // validateRoleNames refuses names IAM would reject instead of truncating
 // them: two truncated names could collide and share one role.
+// Two environments can also meet in one name (env "a-runtime" and env "a"
+// with a runtime role): refused rather than sharing a role.
 func (in Inputs) validateRoleNames() error {
+	seen := map[string]bool{}
 	for _, name := range in.RoleNames() {
 		if !roleNameRe.MatchString(name) {
 			return &InputError{Field: "RoleName", Value: name,
-				Fix: "IAM role names are at most 64 of A-Z a-z 0-9 +=,.@_-: shorten the environment name (the role is ship-<repo>-<environment>)"}
+				Fix: "IAM role names are at most 64 of A-Z a-z 0-9 +=,.@_-: shorten the environment name (the roles are ship-<repo>-<environment> and ship-<repo>-<environment>-runtime)"}
 		}
+		key := strings.ToLower(name) // IAM role names are case-insensitive
+		if seen[key] {
+			return &InputError{Field: "RoleName", Value: name,
+				Fix: "two roles would share this name (an environment named <env>-runtime next to <env>'s runtime role): rename the environment"}
+		}
+		seen[key] = true
 	}
 	return nil
 }

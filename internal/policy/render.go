@@ -4,6 +4,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -14,19 +15,29 @@ type jsonRoles struct {
 }
 
 type jsonRole struct {
-	Name             string      `json:"name"`
-	Environment      string      `json:"environment"`
-	TrustPolicy      Document    `json:"trustPolicy"`
-	PermissionPolicy Document    `json:"permissionPolicy"`
-	AccessEntry      *jsonAccess `json:"accessEntry"`
+	Name                   string           `json:"name"`
+	Kind                   string           `json:"kind"`
+	Environment            string           `json:"environment"`
+	TrustPolicy            Document         `json:"trustPolicy"`
+	PermissionPolicy       json.RawMessage  `json:"permissionPolicy"`
+	AccessEntry            *jsonAccess      `json:"accessEntry"`
+	PodIdentityAssociation *jsonPodIdentity `json:"podIdentityAssociation"`
 }
 
 type jsonAccess struct {
 	Namespaces []string `json:"namespaces"`
 }
 
-// RenderJSON prints every role as
-// {"roles":[{"name","environment","trustPolicy","permissionPolicy","accessEntry":{"namespaces":[...]}}]}.
+type jsonPodIdentity struct {
+	Cluster        string `json:"cluster"`
+	Namespace      string `json:"namespace"`
+	ServiceAccount string `json:"serviceAccount"`
+	RoleARN        string `json:"roleArn"`
+}
+
+// RenderJSON prints every role as {"roles":[{"name","kind","environment","trustPolicy","permissionPolicy",
+// "accessEntry":{"namespaces":[...]},"podIdentityAssociation":{"cluster","namespace","serviceAccount","roleArn"}}]};
+// kind is build, deploy, plan or runtime, and the two last keys are null where they do not apply.
 func RenderJSON(in Inputs) ([]byte, error) {
 	b, err := Generate(in)
 	if err != nil {
@@ -34,9 +45,13 @@ func RenderJSON(in Inputs) ([]byte, error) {
 	}
 	out := jsonRoles{Roles: []jsonRole{}}
 	for _, r := range b.Roles {
-		jr := jsonRole{Name: r.Name, Environment: r.Environment, TrustPolicy: r.TrustPolicy, PermissionPolicy: r.PermissionPolicy}
+		jr := jsonRole{Name: r.Name, Kind: r.Kind, Environment: r.Environment, TrustPolicy: r.TrustPolicy,
+			PermissionPolicy: json.RawMessage(r.PermissionDocument())}
 		if r.AccessEntry != nil {
 			jr.AccessEntry = &jsonAccess{Namespaces: r.AccessEntry.Scope.Namespaces}
+		}
+		if p := r.PodIdentity; p != nil {
+			jr.PodIdentityAssociation = &jsonPodIdentity{Cluster: p.Cluster, Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, RoleARN: p.RoleARN}
 		}
 		out.Roles = append(out.Roles, jr)
 	}
@@ -70,8 +85,11 @@ func RenderText(in Inputs) (string, error) {
 func writeRole(sb *strings.Builder, r Role) {
 	fmt.Fprintf(sb, "# Role %s: %s\narn: %s\n\n", r.Name, Purpose(r), r.ARN)
 	fmt.Fprintf(sb, "## trust policy\n%s\n", r.TrustPolicy.JSON())
-	fmt.Fprintf(sb, "## inline permission policy %q\n%s\n", r.PermissionPolicyName, r.PermissionPolicy.JSON())
-	if e := r.AccessEntry; e != nil {
+	fmt.Fprintf(sb, "## inline permission policy %q\n%s\n", r.PermissionPolicyName, indentJSON(r.PermissionDocument()))
+	if p := r.PodIdentity; p != nil {
+		fmt.Fprintf(sb, "## EKS Pod Identity association on cluster %s\nservice account: %s/%s\nrole: %s\n", p.Cluster, p.Namespace, p.ServiceAccount, p.RoleARN)
+		sb.WriteString("needs the EKS Pod Identity Agent add-on (eks-pod-identity-agent) on the cluster; no access entry: the pods' Kubernetes rights are their service account's RBAC\n\n")
+	} else if e := r.AccessEntry; e != nil {
 		fmt.Fprintf(sb, "## EKS access entry on cluster %s\nprincipal: %s (%s)\npolicy: %s\nscope: %s %s\n\n",
 			e.Cluster, e.PrincipalARN, e.Type, e.PolicyARN, e.Scope.Type, strings.Join(e.Scope.Namespaces, ", "))
 	} else {
@@ -88,6 +106,17 @@ func Purpose(r Role) string {
 		return "deploy to environment " + r.Environment
 	case KindPlan:
 		return "read-only plan for pull requests (opt-in)"
+	case KindRuntime:
+		return "the service's own AWS access in environment " + r.Environment + " (EKS Pod Identity)"
 	}
 	return r.Kind
+}
+
+// indentJSON indents a compact document for people; unchanged if not JSON.
+func indentJSON(doc string) []byte {
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(doc), "", "  "); err != nil {
+		return []byte(doc + "\n")
+	}
+	return append(b.Bytes(), '\n')
 }

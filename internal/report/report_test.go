@@ -36,7 +36,7 @@ func migrationFailed() *Report {
 	return &Report{Action: "deploy", Overlay: "staging", Namespace: "fastapi-staging", Image: "reg.example/app@sha256:new",
 		Summary: "pre-deploy job job.batch/migrate-0a1b2c3d failed", Started: t0, LockAcquired: t0.Add(200 * time.Millisecond),
 		JobsDone: t0.Add(4200 * time.Millisecond), Finished: t0.Add(4500 * time.Millisecond),
-		Jobs: []Job{{Name: "job.batch/migrate-0a1b2c3d", Outcome: "failed", Duration: 4 * time.Second, Detail: "BackoffLimitExceeded"}},
+		Jobs:      []Job{{Name: "job.batch/migrate-0a1b2c3d", Outcome: "failed", Duration: 4 * time.Second, Detail: "BackoffLimitExceeded"}},
 		Diagnosis: []string{"diagnosis of job.batch/migrate-0a1b2c3d:\n  - pod migrate-0a1b2c3d-x container migrate: terminated, exit code 3 (Error)\n"}}
 }
 

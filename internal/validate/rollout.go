@@ -30,6 +30,7 @@ func checkSet(r *Report, objs []decoded) {
 		}
 	}
 	checkAutoscaled(r, objs)
+	checkStaticKeys(r, objs)
 	checkUnmarkedJobs(r, objs)
 }
 
