@@ -180,7 +180,7 @@ func (m *Ship) Promote(
 		return "", fmt.Errorf("refusing to promote %s: --expect-image is %s (a different digest); nothing was deployed", rel.Image, expectImage)
 	}
 	fmt.Fprintf(os.Stderr, "promoting %s to %s\n", rel.Image, to)
-	o.Image, o.Owner = rel.Image, "ship promote "+firstNonEmpty(rel.Revision, rel.Image)
+	o.Image, o.Owner, o.Action = rel.Image, "ship promote "+firstNonEmpty(rel.Revision, rel.Image), "promote"
 	o.Release = deploy.Release{Revision: rel.Revision, From: from, RunURL: runUrl, Actor: actor}
 	return m.rollOut(ctx, client, to, o, true)
 }
