@@ -18,7 +18,13 @@ const (
 	FaultImagePullBackOff = "ImagePullBackOff"
 	FaultCrashLoopBackOff = "CrashLoopBackOff"
 	FaultUnready          = "Unready"
+	// FaultFailed: Running, then every container terminated (reason Error, exit code from
+	// FaultExitCodeAnnotation) and the pod Failed, whatever its restartPolicy.
+	FaultFailed = "Failed"
 )
+
+// FaultExitCodeAnnotation is the exit code (1-255, default 1) of the containers of a FaultFailed pod.
+const FaultExitCodeAnnotation = "fault.ship.test/exit-code"
 
 // StageCRDName is the CRD to wait for (Established) before creating Stages.
 const StageCRDName = "stages.kwok.x-k8s.io"

@@ -5,12 +5,16 @@
 // same definition the module's preview runs as Dagger services; this package only
 // runs them as processes and waits for them.
 //
-// Pods become Running and Ready as soon as they are scheduled, unless their
-// annotation fault.ship.test/mode (set it on a pod template) asks for a failure:
-// "ImagePullBackOff", "CrashLoopBackOff" or "Unready" (see controlplane/kwok/stages.yaml). A pod
-// whose nodeSelector matches no Node stays Pending with PodScheduled=False,
-// reason Unschedulable, from the real scheduler. kwok reads its stages from Stage
-// objects (kwok.x-k8s.io/v1alpha1, cluster-scoped), so a test can add its own.
+// Pods become Running and Ready as soon as they are scheduled (and a Job's pods then
+// Succeeded), unless their annotation fault.ship.test/mode (set it on a pod template: a
+// Deployment's or a Job's spec.template.metadata.annotations) asks for a failure:
+// "ImagePullBackOff", "CrashLoopBackOff", "Unready", or "Failed": Running, then every
+// container terminated with reason Error and exit code fault.ship.test/exit-code (1-255,
+// default 1) and the pod Failed, so a Job with backoffLimit 0 fails with
+// BackoffLimitExceeded (see controlplane/kwok/stages.yaml). A pod whose nodeSelector
+// matches no Node stays Pending with PodScheduled=False, reason Unschedulable, from the
+// real scheduler. kwok reads its stages from Stage objects (kwok.x-k8s.io/v1alpha1,
+// cluster-scoped), so a test can add its own.
 //
 // The package uses only the standard library and controlplane (itself standard
 // library only); it drives the cluster with the built kubectl and plain HTTPS.
@@ -45,7 +49,11 @@ const (
 	FaultImagePullBackOff = controlplane.FaultImagePullBackOff
 	FaultCrashLoopBackOff = controlplane.FaultCrashLoopBackOff
 	FaultUnready          = controlplane.FaultUnready
+	FaultFailed           = controlplane.FaultFailed
 )
+
+// FaultExitCodeAnnotation is the exit code (1-255, default 1) of a FaultFailed pod's containers.
+const FaultExitCodeAnnotation = controlplane.FaultExitCodeAnnotation
 
 // Options tunes Start; the zero value works.
 type Options struct {
