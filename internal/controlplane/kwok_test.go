@@ -38,6 +38,16 @@ func TestKwokSeedParses(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("stages %v, want %v", names, want)
 	}
+	var crds []string
+	for _, o := range parse(t, "LogsCRDs", LogsCRDs()) {
+		if o.Kind != "CustomResourceDefinition" {
+			t.Errorf("LogsCRDs holds %s", o.Ref)
+		}
+		crds = append(crds, o.Name)
+	}
+	if !slices.Equal(crds, LogsCRDNames()) {
+		t.Errorf("LogsCRDs defines %v, want %v", crds, LogsCRDNames())
+	}
 	nodes := parse(t, "Nodes", Nodes(NodeNames(2)...))
 	if len(nodes) != 2 || nodes[0].Kind != "Node" || nodes[0].Name != "kwok-node-0" || nodes[1].Name != "kwok-node-1" {
 		t.Errorf("Nodes: %v", nodes)

@@ -1,16 +1,20 @@
-// Tests of what pre-deploy Jobs rest on: a Job's pods complete by default, and a Job whose template
+// Tests of what pre-deploy Jobs rest on: a Job's pods complete by default, a Job whose template
 // carries the Failed fault fails as the real Job controller decides (backoffLimit, exit code in the
-// pod's status).
+// pod's status), and the logs a test sets come back through the apiserver as `kubectl logs` reads them.
 package kubecluster_test
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"dagger/ship/internal/diagnose"
+	"dagger/ship/internal/kube"
 	"dagger/ship/internal/testenv/kubecluster"
 )
 
@@ -158,4 +162,93 @@ func TestJobOutcomes(t *testing.T) {
 			t.Errorf("terminated message %q does not explain the bad annotation", msg)
 		}
 	})
+}
+
+// The logs of a failed Job's pod, set by the test, come back through the apiserver (which asks kwok's
+// kubelet API over verified TLS) exactly as `kubectl logs` and the deployer's diagnosis ask for them.
+func TestJobPodLogs(t *testing.T) {
+	c := cluster(t)
+	ns := namespace(t, c, "job-logs")
+	var lines []string
+	for i := 1; i <= 25; i++ {
+		lines = append(lines, "migration step "+strconv.Itoa(i))
+	}
+	lines = append(lines, `ERROR: relation "users" does not exist`)
+	if err := c.SetLogs(t.Context(), ns, "migrate", lines...); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, c, job("migrate", ns, 0, map[string]string{kubecluster.FaultAnnotation: kubecluster.FaultFailed, kubecluster.FaultExitCodeAnnotation: "3"}))
+	jobCondition(t, c, ns, "migrate", "Failed")
+	p := onlyJobPod(t, c, ns, "migrate")
+	if err := failedWith(p.pod, 3); err != nil {
+		t.Fatal(err)
+	}
+
+	// What internal/kube's Client.Logs sends.
+	raw := kubectl(t, c, "get", "--raw", "/api/v1/namespaces/"+ns+"/pods/"+p.Metadata.Name+"/log?container=migrate&tailLines=20")
+	if want := strings.Join(lines[len(lines)-20:], "\n") + "\n"; raw != want {
+		t.Errorf("pods/log?tailLines=20:\n%s\nwant:\n%s", raw, want)
+	}
+	if got := kubectl(t, c, "logs", "-n", ns, "job/migrate"); got != strings.Join(lines, "\n")+"\n" {
+		t.Errorf("kubectl logs job/migrate:\n%s", got)
+	}
+	if got := kubectl(t, c, "logs", "-n", ns, p.Metadata.Name, "-c", "migrate", "--previous", "--tail=1"); got != lines[len(lines)-1]+"\n" {
+		t.Errorf("kubectl logs --previous --tail=1: %q", got)
+	}
+
+	// The deployer's diagnosis, through a kubectl proxy as on the engine, shows the exit code and the tail.
+	url := c.Proxy(t, c.Kubeconfig, kube.ProxyArgs("127.0.0.1", 0))
+	client, err := kube.NewClient(kube.StaticEndpoint(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := client.Read(t.Context(), ns, "job-name=migrate", kube.PodKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := diagnose.Collect(t.Context(), client, diagnose.Input{Namespace: ns, Workload: "job/migrate", Owners: []string{"migrate"}, Pods: objs.Pods})
+	if len(d.Logs) != 1 || !slices.Equal(d.Logs[0].Lines, lines[len(lines)-diagnose.LogLines:]) || d.Logs[0].Previous {
+		t.Errorf("diagnosis logs %+v, want the last %d lines of the current instance", d.Logs, diagnose.LogLines)
+	}
+	if text := d.String(); !strings.Contains(text, "container migrate: terminated Error, exit code 3") {
+		t.Errorf("diagnosis lacks the exit code:\n%s", text)
+	}
+
+	// A new call replaces the lines; a container without logs set is an error, as for one that never ran.
+	if err := c.SetLogs(t.Context(), ns, "migrate", "second attempt"); err != nil {
+		t.Fatal(err)
+	}
+	if got := kubectl(t, c, "logs", "-n", ns, p.Metadata.Name); got != "second attempt\n" {
+		t.Errorf("after SetLogs again: %q", got)
+	}
+	other := namespace(t, c, "job-logs-unset")
+	apply(t, c, job("migrate", other, 0, map[string]string{kubecluster.FaultAnnotation: kubecluster.FaultFailed}))
+	jobCondition(t, c, other, "migrate", "Failed")
+	if out, err := c.Kubectl(t.Context(), "logs", "-n", other, "job/migrate"); err == nil {
+		t.Errorf("logs of a namespace without SetLogs: %q, want an error", out)
+	}
+}
+
+func TestSetLogsRefusesBadInput(t *testing.T) {
+	c := new(kubecluster.Cluster) // the input is checked before the cluster is used
+	for _, tt := range []struct {
+		name, namespace, container string
+		lines                      []string
+		errHas                     string
+	}{
+		{"namespace with capitals", "Jobs", "migrate", nil, `namespace "Jobs"`},
+		{"empty container", "jobs", "", nil, `container ""`},
+		{"container with a dot", "jobs", "mi.grate", nil, `container "mi.grate"`},
+		{"two lines in one", "jobs", "migrate", []string{"ok", "a\nb"}, "line 2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.SetLogs(t.Context(), tt.namespace, tt.container, tt.lines...)
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+				t.Fatalf("error %v, want one containing %q", err, tt.errHas)
+			}
+		})
+	}
+	if err := c.SetLogs(t.Context(), "jobs", "migrate", "x"); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Fatalf("SetLogs on a cluster that is not running: %v", err)
+	}
 }
