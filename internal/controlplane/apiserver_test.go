@@ -73,7 +73,13 @@ func flagValue(args []string, name string) string {
 func TestHarnessRunsTheseFlags(t *testing.T) {
 	c := kubecluster.Shared(t) // builds the binaries first if they are missing
 	etcd := loggedArgs(t, c, "etcd")
-	cfg := controlplane.Loopback(c.Dir(), port(t, flagValue(etcd, "listen-client-urls")), port(t, flagValue(etcd, "listen-peer-urls")), port(t, c.Server))
+	kwok := loggedArgs(t, c, "kwok")
+	kubeletPort, err := strconv.Atoi(flagValue(kwok, "node-port"))
+	if err != nil {
+		t.Fatalf("kwok --node-port: %v", err)
+	}
+	cfg := controlplane.Loopback(c.Dir(), controlplane.Ports{EtcdClient: port(t, flagValue(etcd, "listen-client-urls")),
+		EtcdPeer: port(t, flagValue(etcd, "listen-peer-urls")), APIServer: port(t, c.Server), Kubelet: kubeletPort})
 	for name, want := range map[string][]string{
 		"etcd":                    cfg.EtcdArgs(),
 		"kube-apiserver":          cfg.APIServerArgs(),
@@ -174,7 +180,7 @@ func TestRealAPIServerAcceptsTheCertificates(t *testing.T) {
 	}
 
 	// A cert from another control plane's client CA is not a user of this one.
-	other, err := controlplane.NewPKI(controlplane.Loopback(t.TempDir(), 1, 2, port(t, c.Server)))
+	other, err := controlplane.NewPKI(controlplane.Loopback(t.TempDir(), controlplane.Ports{EtcdClient: 1, EtcdPeer: 2, APIServer: port(t, c.Server)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,4 +188,56 @@ func TestRealAPIServerAcceptsTheCertificates(t *testing.T) {
 	if err != nil || status != http.StatusUnauthorized {
 		t.Errorf("a client cert of a foreign CA: status %d, %v; want 401", status, err)
 	}
+}
+
+// The apiserver reaches kwok's kubelet API (pods/log) at the Node's InternalIP and the port kwok puts in
+// daemonEndpoints, and verifies it with the kubelet CA: with another CA in that file, the same request
+// fails on the certificate. (A cluster of its own: the apiserver restarts.)
+func TestAPIServerVerifiesKwokKubeletCert(t *testing.T) {
+	if _, err := kubecluster.EnsureTools(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubecluster.Start(t.Context(), kubecluster.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	ctx := t.Context()
+	kubectl := func(args ...string) (string, error) { return c.Kubectl(ctx, args...) }
+	if err := c.SetLogs(ctx, "default", "app", "hello from kwok"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubectl("run", "web", "--image=registry.test/web:v1", "--restart=Never", "--overrides", `{"spec":{"containers":[{"name":"app","image":"registry.test/web:v1"}]}}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kubectl("wait", "pod/web", "--for=condition=Ready", "--timeout=60s"); err != nil {
+		t.Fatal(err)
+	}
+	endpoint, err := kubectl("get", "node", controlplane.NodeNames(1)[0], "-o",
+		`jsonpath={.status.addresses[?(@.type=="InternalIP")].address}:{.status.daemonEndpoints.kubeletEndpoint.Port}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := controlplane.KwokNodeIP + ":" + flagValue(loggedArgs(t, c, "kwok"), "node-port"); endpoint != want {
+		t.Errorf("node's kubelet endpoint %q, want %q", endpoint, want)
+	}
+	if out, err := kubectl("logs", "web"); err != nil || out != "hello from kwok\n" {
+		t.Fatalf("kubectl logs web: %q, %v", out, err)
+	}
+
+	other, err := controlplane.NewPKI(controlplane.Loopback(t.TempDir(), controlplane.Ports{EtcdClient: 1, EtcdPeer: 2, APIServer: 3, Kubelet: 4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir(), "pki", controlplane.KubeletCAFile), other.KubeletCA, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RestartAPIServer(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kubectl("logs", "web")
+	if err == nil || !strings.Contains(err.Error(), "/containerLogs/default/web/app") || !strings.Contains(err.Error(), "x509") {
+		t.Fatalf("kubectl logs with the apiserver trusting another kubelet CA: %q, %v; want the apiserver's x509 error for kwok", out, err)
+	}
+	t.Logf("as expected: %v", err)
 }

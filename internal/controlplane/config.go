@@ -84,29 +84,42 @@ type Config struct {
 
 	PKIDir    string // the directory holding the files of PKI.Files, as the processes see it
 	Verbosity int    // klog --v of the Kubernetes components
+
+	// KubeletPort is where kwok serves the kubelet API of its Nodes (pod logs) on KwokNodeIP, with a
+	// cert of the kubelet CA. 0 means it serves none: in preview the apiserver could not reach it (kwok's
+	// container binds the apiserver's service, so the apiserver cannot bind kwok's), and `kubectl logs`
+	// fails there as it always has.
+	KubeletPort int
+}
+
+// Ports are the loopback ports of a test control plane, each free when picked.
+type Ports struct {
+	EtcdClient, EtcdPeer, APIServer int
+	Kubelet                         int // kwok's kubelet API; 0 leaves it off
 }
 
 // Loopback is the test harness's layout: every process on 127.0.0.1 at the given free ports, files
 // under dir. The serving cert deliberately lacks "localhost": tests prove a client must use 127.0.0.1
 // (or tls-server-name), i.e. that verification is on.
-func Loopback(dir string, etcdClientPort, etcdPeerPort, apiPort int) Config {
-	etcdURL := "http://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(etcdClientPort))
+func Loopback(dir string, ports Ports) Config {
+	etcdURL := "http://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(ports.EtcdClient))
 	return Config{
 		Name:                "kubecluster",
 		EtcdDataDir:         filepath.Join(dir, "etcd-data"),
 		EtcdListenClientURL: etcdURL,
 		EtcdClientURL:       etcdURL,
-		EtcdPeerURL:         "http://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(etcdPeerPort)),
+		EtcdPeerURL:         "http://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(ports.EtcdPeer)),
 		BindAddress:         loopbackAddress,
 		AdvertiseAddress:    loopbackAddress,
-		SecurePort:          apiPort,
+		SecurePort:          ports.APIServer,
 		CertDir:             filepath.Join(dir, "apiserver-certs"),
 		ServiceCIDR:         serviceCIDR,
-		Server:              "https://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(apiPort)),
+		Server:              "https://" + net.JoinHostPort(loopbackAddress, strconv.Itoa(ports.APIServer)),
 		DNSNames:            append(append([]string(nil), inClusterNames...), "kube-apiserver.test"),
 		IPs:                 []net.IP{net.ParseIP(loopbackAddress), net.ParseIP(serviceClusterIP)},
 		PKIDir:              filepath.Join(dir, "pki"),
 		Verbosity:           defaultVerbosity,
+		KubeletPort:         ports.Kubelet,
 	}
 }
 
@@ -160,6 +173,9 @@ func (c Config) Validate() error {
 	}
 	if c.SecurePort <= 0 || c.SecurePort > 65535 {
 		return fmt.Errorf("controlplane: SecurePort %d is not a port", c.SecurePort)
+	}
+	if c.KubeletPort < 0 || c.KubeletPort > 65535 || c.KubeletPort == c.SecurePort {
+		return fmt.Errorf("controlplane: KubeletPort %d is not a port of its own (0 turns kwok's kubelet API off)", c.KubeletPort)
 	}
 	if _, _, err := net.ParseCIDR(c.ServiceCIDR); err != nil {
 		return fmt.Errorf("controlplane: ServiceCIDR: %w", err)

@@ -4,6 +4,7 @@
 package controlplane
 
 import (
+	"net"
 	"strconv"
 )
 
@@ -36,6 +37,9 @@ func (c Config) EtcdArgs() []string {
 // APIServerArgs runs kube-apiserver envtest-style: client-cert authentication against the client CA,
 // real RBAC, no endpoint reconciler (one apiserver, nothing routes to it through the kubernetes
 // Service), and no ServiceAccount admission (no token controller is needed for pods to be created).
+// It reaches a Node's kubelet (pods/log) at its InternalIP, kwok's KwokNodeIP (the default tries the
+// Hostname first, a Node name nothing resolves), and verifies it with the kubelet CA: kwok asks for no
+// client cert, so none is given.
 func (c Config) APIServerArgs() []string {
 	args := []string{"--etcd-servers=" + c.EtcdClientURL}
 	if c.CertDir != "" {
@@ -57,6 +61,8 @@ func (c Config) APIServerArgs() []string {
 		"--advertise-address="+c.AdvertiseAddress,
 		"--secure-port="+strconv.Itoa(c.SecurePort),
 		"--profiling=false",
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority="+c.Path(KubeletCAFile),
 		c.verbosity(),
 	)
 }
@@ -89,14 +95,32 @@ func (c Config) controllerArgs() []string {
 // KwokArgs runs kwok as the kubelet of every Node, with its stages taken from Stage objects (create
 // StageCRD and Stages before it starts; see kwok.go). kwok also reads $HOME/.kwok/kwok.yaml: run it
 // with a HOME that has none.
+//
+// With a KubeletPort, kwok also serves the kubelet API there, on KwokNodeIP only, with the kubelet
+// cert, and takes pod logs from Logs and ClusterLogs objects (create LogsCRDs first). --node-port puts
+// the port into each Node's daemonEndpoints, where the apiserver looks for it.
 func (c Config) KwokArgs() []string {
-	return []string{
+	crds := "Stage"
+	if c.KubeletPort != 0 {
+		crds += ",Logs,ClusterLogs"
+	}
+	args := []string{
 		"--kubeconfig=" + c.Path(AdminKubeconfigFile),
 		"--manage-all-nodes=true",
-		"--enable-crds=Stage",
+		"--enable-crds=" + crds,
 		"--cidr=" + KwokPodCIDR,
 		"--node-ip=" + KwokNodeIP,
 	}
+	if c.KubeletPort == 0 {
+		return args
+	}
+	port := strconv.Itoa(c.KubeletPort)
+	return append(args,
+		"--node-port="+port,
+		"--server-address="+net.JoinHostPort(KwokNodeIP, port),
+		"--tls-cert-file="+c.Path(KubeletCertFile),
+		"--tls-private-key-file="+c.Path(KubeletKeyFile),
+	)
 }
 
 func (c Config) verbosity() string { return "--v=" + strconv.Itoa(c.Verbosity) }

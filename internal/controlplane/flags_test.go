@@ -14,7 +14,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 // loopbackForTest is the test harness's layout at fixed ports and dir, so its argv is reproducible.
-func loopbackForTest() Config { return Loopback("/tmp/kubecluster-x", 40001, 40002, 40003) }
+func loopbackForTest() Config {
+	return Loopback("/tmp/kubecluster-x", Ports{EtcdClient: 40001, EtcdPeer: 40002, APIServer: 40003, Kubelet: 40004})
+}
 
 type component struct {
 	name string
@@ -93,10 +95,10 @@ func allFlags(t *testing.T, c Config) map[string]map[string]string {
 func TestArgsCarryWhatMatters(t *testing.T) {
 	want := map[string]map[string]string{
 		"etcd":                    {"unsafe-no-fsync": "true", "initial-cluster-state": "new"},
-		"kube-apiserver":          {"authorization-mode": "RBAC", "endpoint-reconciler-type": "none", "disable-admission-plugins": "ServiceAccount", "service-cluster-ip-range": "10.0.0.0/24", "service-account-issuer": ServiceAccountIssuer},
+		"kube-apiserver":          {"authorization-mode": "RBAC", "endpoint-reconciler-type": "none", "disable-admission-plugins": "ServiceAccount", "service-cluster-ip-range": "10.0.0.0/24", "service-account-issuer": ServiceAccountIssuer, "kubelet-preferred-address-types": "InternalIP"},
 		"kube-controller-manager": {"leader-elect": "false", "secure-port": "0", "use-service-account-credentials": "false"},
 		"kube-scheduler":          {"leader-elect": "false", "secure-port": "0"},
-		"kwok":                    {"manage-all-nodes": "true", "enable-crds": "Stage"},
+		"kwok":                    {"manage-all-nodes": "true"},
 	}
 	for name, cfg := range map[string]Config{"loopback": loopbackForTest(), "service": Service()} {
 		got := allFlags(t, cfg)
@@ -106,6 +108,37 @@ func TestArgsCarryWhatMatters(t *testing.T) {
 					t.Errorf("%s %s: --%s=%q, want %q", name, comp, f, got[comp][f], v)
 				}
 			}
+		}
+	}
+}
+
+// kwok serves the kubelet API (pod logs) only where the apiserver can reach it: in the tests, on
+// loopback, with the cert the apiserver verifies; in preview not at all, and then it watches no
+// Logs objects (their CRDs are not installed there).
+func TestKwokServesTheKubeletAPIOnlyWithAPort(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want map[string]string // "" means the flag must be absent
+	}{
+		{"loopback", loopbackForTest(), map[string]string{
+			"enable-crds": "Stage,Logs,ClusterLogs", "node-ip": KwokNodeIP, "node-port": "40004",
+			"server-address": KwokNodeIP + ":40004", "tls-cert-file": "/tmp/kubecluster-x/pki/" + KubeletCertFile,
+			"tls-private-key-file": "/tmp/kubecluster-x/pki/" + KubeletKeyFile,
+		}},
+		{"service", Service(), map[string]string{
+			"enable-crds": "Stage", "node-ip": KwokNodeIP, "node-port": "", "server-address": "", "tls-cert-file": "", "tls-private-key-file": "",
+		}},
+	}
+	for _, tt := range tests {
+		f := allFlags(t, tt.cfg)
+		for flag, want := range tt.want {
+			if got, ok := f["kwok"][flag]; got != want || ok != (want != "") {
+				t.Errorf("%s kwok --%s=%q (given: %v), want %q", tt.name, flag, got, ok, want)
+			}
+		}
+		if got := f["kube-apiserver"]["kubelet-certificate-authority"]; got != tt.cfg.Path(KubeletCAFile) {
+			t.Errorf("%s: apiserver trusts kubelets signed by %q, want the kubelet CA", tt.name, got)
 		}
 	}
 }
@@ -205,6 +238,8 @@ func TestValidate(t *testing.T) {
 		{"bad service CIDR", func(c *Config) { c.ServiceCIDR = "10.0.0.0" }, "ServiceCIDR"},
 		{"etcd URL without host", func(c *Config) { c.EtcdClientURL = "etcd:2379" }, "EtcdClientURL"},
 		{"no port", func(c *Config) { c.SecurePort = 0 }, "SecurePort"},
+		{"kubelet port out of range", func(c *Config) { c.KubeletPort = 70000 }, "KubeletPort"},
+		{"kubelet port is the apiserver's", func(c *Config) { c.KubeletPort = c.SecurePort }, "KubeletPort"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 // What kwok needs in the cluster before it starts: the Stage CRD, the stages (pods become Running and
-// Ready unless a fault annotation asks otherwise; see kwok/stages.yaml) and the Node objects it plays
-// the kubelet of. Without them kwok has no lifecycle to apply and no rollout ever completes.
+// Ready unless a fault annotation asks otherwise; see kwok/stages.yaml), the Node objects it plays
+// the kubelet of and, when it serves the kubelet API, the Logs and ClusterLogs CRDs. Without them kwok
+// has no lifecycle to apply and no rollout ever completes, or (for the CRDs it was told to watch) fails.
 package controlplane
 
 import (
@@ -18,10 +19,26 @@ const (
 	FaultImagePullBackOff = "ImagePullBackOff"
 	FaultCrashLoopBackOff = "CrashLoopBackOff"
 	FaultUnready          = "Unready"
+	// FaultFailed: Running, then every container terminated (reason Error, exit code from
+	// FaultExitCodeAnnotation) and the pod Failed, whatever its restartPolicy.
+	FaultFailed = "Failed"
 )
+
+// FaultExitCodeAnnotation is the exit code (1-255, default 1) of the containers of a FaultFailed pod.
+const FaultExitCodeAnnotation = "fault.ship.test/exit-code"
 
 // StageCRDName is the CRD to wait for (Established) before creating Stages.
 const StageCRDName = "stages.kwok.x-k8s.io"
+
+// LogsCRDNames are the CRDs of LogsCRDs, to wait for (Established) before kwok starts.
+func LogsCRDNames() []string { return []string{"logs.kwok.x-k8s.io", "clusterlogs.kwok.x-k8s.io"} }
+
+//go:embed kwok/logs-crds.yaml
+var logsCRDs []byte
+
+// LogsCRDs is the YAML stream of kwok's Logs and ClusterLogs CustomResourceDefinitions: needed (before
+// kwok starts) only with a Config.KubeletPort.
+func LogsCRDs() []byte { return append([]byte(nil), logsCRDs...) }
 
 //go:embed kwok/stage-crd.yaml
 var stageCRD []byte

@@ -4,6 +4,7 @@ package controlplane
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"dagger/ship/internal/kube"
@@ -33,9 +34,19 @@ func TestKwokSeedParses(t *testing.T) {
 		names = append(names, o.Name)
 	}
 	want := []string{"node-initialize", "node-heartbeat", "pod-ready", "pod-complete", "pod-delete",
-		"fault-image-pull-backoff", "fault-crash-loop-backoff", "fault-unready"}
+		"fault-image-pull-backoff", "fault-crash-loop-backoff", "fault-unready", "fault-failed-start", "fault-failed-exit"}
 	if !slices.Equal(names, want) {
 		t.Errorf("stages %v, want %v", names, want)
+	}
+	var crds []string
+	for _, o := range parse(t, "LogsCRDs", LogsCRDs()) {
+		if o.Kind != "CustomResourceDefinition" {
+			t.Errorf("LogsCRDs holds %s", o.Ref)
+		}
+		crds = append(crds, o.Name)
+	}
+	if !slices.Equal(crds, LogsCRDNames()) {
+		t.Errorf("LogsCRDs defines %v, want %v", crds, LogsCRDNames())
 	}
 	nodes := parse(t, "Nodes", Nodes(NodeNames(2)...))
 	if len(nodes) != 2 || nodes[0].Kind != "Node" || nodes[0].Name != "kwok-node-0" || nodes[1].Name != "kwok-node-1" {
@@ -43,7 +54,8 @@ func TestKwokSeedParses(t *testing.T) {
 	}
 }
 
-// Each fault stage selects pods by FaultAnnotation with the value of its Go constant.
+// Each fault stage selects pods by FaultAnnotation with the value of its Go constant, and the default
+// pod stages skip every pod that carries it (the contract at the top of stages.yaml).
 func TestFaultStagesMatchTheConstants(t *testing.T) {
 	selects := map[string]string{}
 	for _, o := range parse(t, "Stages", Stages()) {
@@ -52,9 +64,26 @@ func TestFaultStagesMatchTheConstants(t *testing.T) {
 			selects[ann] = o.Name
 		}
 	}
-	for _, mode := range []string{FaultImagePullBackOff, FaultCrashLoopBackOff, FaultUnready} {
+	for _, mode := range []string{FaultImagePullBackOff, FaultCrashLoopBackOff, FaultUnready, FaultFailed} {
 		if selects[mode] == "" {
 			t.Errorf("no stage selects %s=%s (stages select %v)", FaultAnnotation, mode, selects)
 		}
+	}
+	for _, o := range parse(t, "Stages", Stages()) {
+		if o.Name != "pod-ready" && o.Name != "pod-complete" {
+			continue
+		}
+		exprs, _, _ := unstructured.NestedSlice(o.Body.Object, "spec", "selector", "matchExpressions")
+		skips := false
+		for _, e := range exprs {
+			m, _ := e.(map[string]any)
+			skips = skips || (m["key"] == `.metadata.annotations["`+FaultAnnotation+`"]` && m["operator"] == "DoesNotExist")
+		}
+		if !skips {
+			t.Errorf("default stage %s does not skip pods annotated %s", o.Name, FaultAnnotation)
+		}
+	}
+	if !strings.Contains(string(Stages()), `"`+FaultExitCodeAnnotation+`"`) {
+		t.Errorf("no stage reads %s", FaultExitCodeAnnotation)
 	}
 }

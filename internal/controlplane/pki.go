@@ -1,9 +1,10 @@
 // The control plane's certificates, made fresh for every cluster: a serving CA and the apiserver's
-// serving cert (SANs from the Config), a client CA with the admin's and any user's client certs, and the
-// service-account key pair. They are PEM bytes, not files, so the test harness can write them to a
-// directory and preview can mount them in containers: the same bytes either way. Keys are ECDSA P-256;
-// certificates live a day and start a few minutes in the past, so a container whose clock is slightly
-// behind the module's still accepts them, and a leaked one is soon worthless.
+// serving cert (SANs from the Config), a client CA with the admin's and any user's client certs, the
+// service-account key pair, and a kubelet CA with kwok's kubelet serving cert (a CA of its own, so a
+// kubelet cert can never pass for the apiserver). They are PEM bytes, not files, so the test harness
+// can write them to a directory and preview can mount them in containers: the same bytes either way.
+// Keys are ECDSA P-256; certificates live a day and start a few minutes in the past, so a container
+// whose clock is slightly behind the module's still accepts them, and a leaked one is soon worthless.
 package controlplane
 
 import (
@@ -40,6 +41,9 @@ const (
 	ServiceAccountKeyFile = "sa.key"
 	ServiceAccountPubFile = "sa.pub"
 	AdminKubeconfigFile   = "admin.kubeconfig"
+	KubeletCAFile         = "kubelet-ca.crt"
+	KubeletCertFile       = "kubelet.crt" // only with a Config.KubeletPort
+	KubeletKeyFile        = "kubelet.key" // only with a Config.KubeletPort
 )
 
 // PKI is one control plane's certificates and keys, in PEM.
@@ -53,6 +57,9 @@ type PKI struct {
 	ServiceAccountKey []byte // signs service-account tokens (the controller-manager, the apiserver)
 	ServiceAccountPub []byte // verifies them (the apiserver)
 	AdminKubeconfig   []byte // the admin cert, the serving CA and Config.Server, all inline
+	KubeletCA         []byte // the CA the apiserver trusts for kubelets
+	KubeletCert       []byte // kwok's kubelet serving cert, for KwokNodeIP; nil without a Config.KubeletPort
+	KubeletKey        []byte
 
 	cfg      Config
 	clientCA *authority
@@ -83,7 +90,28 @@ func NewPKI(cfg Config) (*PKI, error) {
 		return nil, fmt.Errorf("controlplane: service-account key: %w", err)
 	}
 	p.AdminKubeconfig = renderKubeconfig(cfg.Name, cfg.Server, p.ServingCA, cfg.Name+"-admin", p.AdminCert, p.AdminKey)
+	if err := p.makeKubelet(); err != nil {
+		return nil, fmt.Errorf("controlplane: kubelet certificates: %w", err)
+	}
 	return p, nil
+}
+
+// makeKubelet makes the kubelet CA the apiserver trusts and, if kwok serves the kubelet API, its cert.
+func (p *PKI) makeKubelet() error {
+	ca, err := newAuthority(p.cfg.Name + "-kubelet-ca")
+	if err != nil {
+		return err
+	}
+	p.KubeletCA = ca.certPEM
+	if p.cfg.KubeletPort == 0 {
+		return nil
+	}
+	kp, err := ca.issue(leaf{commonName: "kwok-kubelet", server: true, ips: []net.IP{net.ParseIP(KwokNodeIP)}})
+	if err != nil {
+		return err
+	}
+	p.KubeletCert, p.KubeletKey = kp.cert, kp.key
+	return nil
 }
 
 // ClientCert issues a client certificate from the client CA: the apiserver authenticates it as user
@@ -109,7 +137,7 @@ func (p *PKI) UserKubeconfig(user string, groups ...string) ([]byte, error) {
 // Files are the files the components read, by name relative to Config.PKIDir: what to mount there.
 // Every one of them is named by some component's flags, and no flag names another.
 func (p *PKI) Files() map[string][]byte {
-	return map[string][]byte{
+	files := map[string][]byte{
 		ServingCAFile:         p.ServingCA,
 		ServingCertFile:       p.ServingCert,
 		ServingKeyFile:        p.ServingKey,
@@ -117,7 +145,12 @@ func (p *PKI) Files() map[string][]byte {
 		ServiceAccountKeyFile: p.ServiceAccountKey,
 		ServiceAccountPubFile: p.ServiceAccountPub,
 		AdminKubeconfigFile:   p.AdminKubeconfig,
+		KubeletCAFile:         p.KubeletCA,
 	}
+	if p.KubeletCert != nil {
+		files[KubeletCertFile], files[KubeletKeyFile] = p.KubeletCert, p.KubeletKey
+	}
+	return files
 }
 
 // WriteDir writes Files into dir (created if missing), readable by the owner only: they hold keys.

@@ -233,7 +233,7 @@ func TestWriteDirWritesFilesPrivately(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != len(p.Files()) || len(entries) != 7 {
+	if len(entries) != len(p.Files()) || len(entries) != 8 {
 		t.Fatalf("%d files written, Files() has %d", len(entries), len(p.Files()))
 	}
 	for name, want := range p.Files() {
@@ -249,5 +249,37 @@ func TestWriteDirWritesFilesPrivately(t *testing.T) {
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, want 0600", name, fi.Mode().Perm())
 		}
+	}
+}
+
+// kwok's kubelet cert verifies for KwokNodeIP against the kubelet CA only, and the apiserver's never
+// does: neither can pass for the other. Without a kubelet port there is no kubelet cert to mount.
+func TestKubeletCertIsOfItsOwnCA(t *testing.T) {
+	p := newPKI(t, loopbackForTest())
+	kubelet := parseCert(t, p.KubeletCert)
+	serving := parseCert(t, p.ServingCert)
+	verify := func(c *x509.Certificate, ca []byte, name string) error {
+		_, err := c.Verify(x509.VerifyOptions{Roots: pool(t, ca), DNSName: name, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+		return err
+	}
+	if err := verify(kubelet, p.KubeletCA, KwokNodeIP); err != nil {
+		t.Errorf("kubelet cert for %s: %v", KwokNodeIP, err)
+	}
+	if err := verify(kubelet, p.ServingCA, KwokNodeIP); err == nil {
+		t.Error("the kubelet cert verifies against the serving CA: it could pass for the apiserver")
+	}
+	if err := verify(serving, p.KubeletCA, "127.0.0.1"); err == nil {
+		t.Error("the serving cert verifies against the kubelet CA: it could pass for a kubelet")
+	}
+	if _, err := tls.X509KeyPair(p.KubeletCert, p.KubeletKey); err != nil {
+		t.Errorf("kubelet key pair: %v", err)
+	}
+
+	s := newPKI(t, Service())
+	if s.KubeletCert != nil || s.KubeletKey != nil || len(s.KubeletCA) == 0 {
+		t.Errorf("service layout: kubelet cert %d bytes, key %d, CA %d; want only the CA", len(s.KubeletCert), len(s.KubeletKey), len(s.KubeletCA))
+	}
+	if _, ok := s.Files()[KubeletKeyFile]; ok {
+		t.Error("service layout mounts a kubelet key nothing reads")
 	}
 }

@@ -5,12 +5,29 @@
 // same definition the module's preview runs as Dagger services; this package only
 // runs them as processes and waits for them.
 //
-// Pods become Running and Ready as soon as they are scheduled, unless their
-// annotation fault.ship.test/mode (set it on a pod template) asks for a failure:
-// "ImagePullBackOff", "CrashLoopBackOff" or "Unready" (see controlplane/kwok/stages.yaml). A pod
-// whose nodeSelector matches no Node stays Pending with PodScheduled=False,
-// reason Unschedulable, from the real scheduler. kwok reads its stages from Stage
-// objects (kwok.x-k8s.io/v1alpha1, cluster-scoped), so a test can add its own.
+// Pods become Running and Ready as soon as they are scheduled (and a Job's pods then
+// Succeeded), unless their annotation fault.ship.test/mode (set it on a pod template: a
+// Deployment's or a Job's spec.template.metadata.annotations) asks for a failure:
+// "ImagePullBackOff", "CrashLoopBackOff", "Unready", or "Failed": Running, then every
+// container terminated with reason Error and exit code fault.ship.test/exit-code (1-255,
+// default 1) and the pod Failed, so a Job with backoffLimit 0 fails with
+// BackoffLimitExceeded (see controlplane/kwok/stages.yaml). A pod whose nodeSelector
+// matches no Node stays Pending with PodScheduled=False, reason Unschedulable, from the
+// real scheduler. kwok reads its stages from Stage objects (kwok.x-k8s.io/v1alpha1,
+// cluster-scoped), so a test can add its own.
+//
+// Pod logs work as on a real cluster (`kubectl logs`, GET .../pods/{pod}/log): kwok
+// serves the kubelet API on loopback and the apiserver verifies it. A container logs
+// what a test says with SetLogs, e.g. before creating a Job whose container is
+// "migrate":
+//
+//	c.SetLogs(ctx, ns, "migrate", "applying 0042_add_index", "ERROR: relation \"users\" does not exist")
+//
+// Without SetLogs a log request fails, as for a container that never started. (kwok
+// v0.7.0 picks a pod's logs by namespace and pod name only, never by label, hence the
+// namespace and container name: a test namespace holds the one Job.) For finer cases
+// create kwok Logs (one pod, by name) or ClusterLogs objects yourself: their logsFile
+// is read by kwok, on this machine, in the CRI log format.
 //
 // The package uses only the standard library and controlplane (itself standard
 // library only); it drives the cluster with the built kubectl and plain HTTPS.
@@ -45,7 +62,11 @@ const (
 	FaultImagePullBackOff = controlplane.FaultImagePullBackOff
 	FaultCrashLoopBackOff = controlplane.FaultCrashLoopBackOff
 	FaultUnready          = controlplane.FaultUnready
+	FaultFailed           = controlplane.FaultFailed
 )
+
+// FaultExitCodeAnnotation is the exit code (1-255, default 1) of a FaultFailed pod's containers.
+const FaultExitCodeAnnotation = controlplane.FaultExitCodeAnnotation
 
 // Options tunes Start; the zero value works.
 type Options struct {
@@ -142,11 +163,11 @@ func start(ctx context.Context, opts Options, bins binaries, timeout time.Durati
 	}
 	c.nodes = controlplane.NodeNames(nodes)
 
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
-	c.cfg = controlplane.Loopback(dir, ports[0], ports[1], ports[2])
+	c.cfg = controlplane.Loopback(dir, controlplane.Ports{EtcdClient: ports[0], EtcdPeer: ports[1], APIServer: ports[2], Kubelet: ports[3]})
 	c.Server = c.cfg.Server
 
 	if err := c.writePKI(); err != nil {
@@ -354,20 +375,25 @@ func (c *Cluster) startKwok() error {
 	return err
 }
 
-// seed creates what kwok needs before it starts: the Stage CRD, the stages and the
-// Nodes. Plain HTTPS (the apiserver takes YAML bodies) is much quicker than kubectl,
-// whose discovery lags behind a new CRD. Every step is retried until the apiserver
-// (still starting) accepts it.
+// seed creates what kwok needs before it starts: the Stage, Logs and ClusterLogs CRDs,
+// the stages and the Nodes. Plain HTTPS (the apiserver takes YAML bodies) is much quicker
+// than kubectl, whose discovery lags behind a new CRD. Every step is retried until the
+// apiserver (still starting) accepts it.
 func (c *Cluster) seed(ctx context.Context, api *proc) error {
-	if err := waitUntil(ctx, api, "the Stage CRD to be created", func(ctx context.Context) error {
-		return c.create(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", "application/yaml", controlplane.StageCRD())
-	}); err != nil {
-		return err
+	const crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+	for _, doc := range append(yamlDocs(controlplane.StageCRD()), yamlDocs(controlplane.LogsCRDs())...) {
+		if err := waitUntil(ctx, api, "kwok's CRDs to be created", func(ctx context.Context) error {
+			return c.create(ctx, crds, "application/yaml", doc)
+		}); err != nil {
+			return err
+		}
 	}
-	if err := waitUntil(ctx, api, "the Stage CRD to be established", func(ctx context.Context) error {
-		return c.conditionTrue(ctx, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"+controlplane.StageCRDName, "Established")
-	}); err != nil {
-		return err
+	for _, name := range append([]string{controlplane.StageCRDName}, controlplane.LogsCRDNames()...) {
+		if err := waitUntil(ctx, api, "CRD "+name+" to be established", func(ctx context.Context) error {
+			return c.conditionTrue(ctx, crds+"/"+name, "Established")
+		}); err != nil {
+			return err
+		}
 	}
 	for _, doc := range yamlDocs(controlplane.Stages()) {
 		if err := waitUntil(ctx, api, "kwok stages to be created", func(ctx context.Context) error {
@@ -384,7 +410,7 @@ func (c *Cluster) seed(ctx context.Context, api *proc) error {
 			return err
 		}
 	}
-	c.phase("Stage CRD, stages and Nodes created")
+	c.phase("kwok's CRDs, stages and Nodes created")
 	return nil
 }
 
