@@ -187,33 +187,55 @@ func TestOldPreDeployRunsAreCleanedUp(t *testing.T) {
 	}
 }
 
+// A migration that exits non-zero, and one whose pod can never start: either fails the deploy before any
+// workload, Service or ConfigMap changes, with the pod, its exit code or reason, and its log in the report.
 func TestFailingPreDeployJobLeavesEverythingUntouched(t *testing.T) {
-	e := newEnv(t)
-	good := image("job-good")
-	if _, err := e.run(e.jobOptions(good, "")); err != nil {
-		t.Fatal(err)
-	}
-	before := e.kubectl("get", "deployments,services,configmaps", "-n", e.ns, "-o", `jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion}{" "}{end}`)
-	rep, err := e.run(e.jobOptions(image("job-bad"), `"fault.ship.test/mode": ImagePullBackOff`))
-	var f *Failure
-	if !errors.As(err, &f) || !strings.Contains(err.Error(), "pre-deploy job job.batch/migrate-") {
-		t.Fatalf("a failing job did not fail the deploy: %v", err)
-	}
-	after := e.kubectl("get", "deployments,services,configmaps", "-n", e.ns, "-o", `jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion}{" "}{end}`)
-	if before != after {
-		t.Fatalf("objects changed although the job failed:\nbefore %s\nafter  %s", before, after)
-	}
-	md := rep.Markdown()
-	for _, want := range []string{"| failed |", "ImagePullBackOff", "diagnosis of job.batch/migrate-", "nothing else was applied"} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report lacks %q:\n%s", want, md)
-		}
-	}
-	if rep.Workloads != nil || len(rep.Rollbacks) != 0 {
-		t.Fatalf("a workload was touched: %+v %+v", rep.Workloads, rep.Rollbacks)
-	}
-	if h := e.kubectl("get", "configmaps", "-n", e.ns, "--ignore-not-found", "-o", "name", lock.Name); strings.TrimSpace(h) != "" {
-		t.Fatalf("the lock was not released: %s", h)
+	for _, tc := range []struct {
+		name, fault string
+		want        []string
+	}{
+		{"exits 3", `"fault.ship.test/mode": Failed, "fault.ship.test/exit-code": "3"`,
+			[]string{"BackoffLimitExceeded", "container migrate: terminated Error, exit code 3", "log of pod migrate-",
+				`| sqlalchemy.exc.ProgrammingError: relation "users" does not exist`}},
+		{"never starts", `"fault.ship.test/mode": ImagePullBackOff`, []string{"container migrate: ImagePullBackOff"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if err := e.Cluster.SetLogs(context.Background(), e.ns, "migrate", "INFO  [alembic.runtime.migration] Running upgrade 41 -> 42",
+				`sqlalchemy.exc.ProgrammingError: relation "users" does not exist`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.run(e.jobOptions(image("job-good"), "")); err != nil {
+				t.Fatal(err)
+			}
+			objects := func() string {
+				return e.kubectl("get", "deployments,services,configmaps,poddisruptionbudgets", "-n", e.ns, "-o",
+					`jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{" "}{end}`)
+			}
+			before := objects()
+			rep, err := e.run(e.jobOptions(image("job-bad"), tc.fault))
+			var f *Failure
+			if !errors.As(err, &f) || !strings.Contains(firstLine(err.Error()), "pre-deploy job job.batch/migrate-") {
+				t.Fatalf("a failing job did not fail the deploy: %v", err)
+			}
+			if after := objects(); before != after {
+				t.Fatalf("objects changed although the job failed:\nbefore %s\nafter  %s", before, after)
+			}
+			md := rep.Markdown()
+			for _, want := range append(tc.want, "| failed |", "diagnosis of job.batch/migrate-", "nothing else was applied",
+				"A rollback never re-runs or undoes a pre-deploy job") {
+				if !strings.Contains(md, want) {
+					t.Errorf("report lacks %q:\n%s", want, md)
+				}
+			}
+			if rep.Workloads != nil || len(rep.Rollbacks) != 0 || !rep.Applied.IsZero() {
+				t.Fatalf("a workload was touched: %+v %+v", rep.Workloads, rep.Rollbacks)
+			}
+			if h := e.kubectl("get", "configmaps", "-n", e.ns, "--ignore-not-found", "-o", "name", lock.Name); strings.TrimSpace(h) != "" {
+				t.Fatalf("the lock was not released: %s", h)
+			}
+			t.Logf("the report of the failed migration:\n%s", md)
+		})
 	}
 }
 
