@@ -538,7 +538,7 @@ func (s *stats) mean() float64 {
 
 var (
 	ansi       = regexp.MustCompile(`\x1b\[[0-9;]*m`)
-	durationRe = regexp.MustCompile(`\| Duration \| ([0-9.hms]+) \|`)
+	durationRe = regexp.MustCompile(`\| Duration \| ([0-9.hms]+)[ |]`)
 )
 
 // reportDuration is the Duration row of a deploy report.
