@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"dagger/ship/internal/testenv/kubecluster"
+	"dagger/ship/internal/testenv/kubetest"
 )
 
 // manifestsWith is a copy of k8s/ whose dev overlay also has the given resources (name -> YAML) and patches.
@@ -56,25 +57,9 @@ func (s *suite) manifestsWith(t testing.TB, resources, patches map[string]string
 	return dir
 }
 
-// migration is an Alembic migration Job marked pre-deploy; podAnnotations go on its pod template.
+// migration is the migration Job marked pre-deploy; podAnnotations go on its pod template.
 func migration(podAnnotations string) map[string]string {
-	return map[string]string{"migrate-job.yaml": `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: migrate
-  annotations: {ship/hook: pre-deploy}
-spec:
-  backoffLimit: 0
-  template:
-    metadata:
-      annotations: {` + podAnnotations + `}
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: migrate
-          image: fastapi-app
-          command: ["alembic", "upgrade", "head"]
-`}
+	return map[string]string{"migrate-job.yaml": kubetest.MigrationJob(podAnnotations)}
 }
 
 // fakeImage is a digest-pinned reference kwok never pulls.
