@@ -4,7 +4,7 @@ package kubetest
 
 import "strings"
 
-// migrationJob is marked pre-deploy and takes the service image by its logical name.
+// migrationJob is marked pre-deploy, takes the service image by its logical name, and passes validate.
 const migrationJob = `apiVersion: batch/v1
 kind: Job
 metadata:
@@ -18,10 +18,20 @@ spec:
       annotations: {}
     spec:
       restartPolicy: Never
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile: {type: RuntimeDefault}
       containers:
         - name: migrate
           image: fastapi-app
           command: ["alembic", "upgrade", "head"]
+          resources:
+            requests: {cpu: 50m, memory: 64Mi}
+            limits: {cpu: 500m, memory: 256Mi}
+          securityContext:
+            readOnlyRootFilesystem: true
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
 `
 
 // MigrationJob is the migration Job's YAML with podAnnotations (a flow mapping's inside, e.g. a kwok
