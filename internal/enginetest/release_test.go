@@ -100,6 +100,13 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("the redeploy or the rollback ran a job: %v", s.jobs(t))
 	}
 
+	t.Run("preview runs it on the preview cluster", func(t *testing.T) {
+		r := s.call(t, join([]string{"--manifests", good}, pip(), []string{"preview"})...)
+		mustSucceed(t, r, "### ship rollback dev: succeeded")
+		if n := strings.Count(r.stdout, "| completed |"); n != 2 {
+			t.Fatalf("%d completed pre-deploy jobs in the preview's two deploys, want 2:\n%s", n, r.stdout)
+		}
+	})
 	t.Run("a failing migration", func(t *testing.T) {
 		if err := s.cluster.SetLogs(context.Background(), namespace, "migrate", `sqlalchemy.exc.ProgrammingError: relation "users" does not exist`); err != nil {
 			t.Fatal(err)
