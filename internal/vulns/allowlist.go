@@ -80,7 +80,8 @@ func ParseAllowlist(source string, data []byte) (Allowlist, error) {
 		a.Entries = append(a.Entries, e)
 	}
 	if len(problems) > 0 {
-		return Allowlist{}, fmt.Errorf("vulnerability allowlist %s is refused:\n- %s", source, strings.Join(problems, "\n- "))
+		// One line: the dagger CLI shows only an error's first line.
+		return Allowlist{}, fmt.Errorf("vulnerability allowlist %s is refused: %s", source, strings.Join(problems, "; "))
 	}
 	return a, nil
 }
