@@ -380,17 +380,18 @@ func (m *Ship) connect(ctx context.Context, clusterName string, kc *dagger.Secre
 	return target, client, nil
 }
 
-// reportResult returns the report as the function's output, or inside the error when the deploy failed,
-// so the reason and the rollback are what a failed CI job shows.
+// reportResult returns the report as the function's output, or, when the deploy failed, prints it once to
+// the function's log and returns its one-line summary: the dagger CLI shows only the first line of a
+// function's error, so a report inside the error would never be seen (and the engine repeats errors).
 func reportResult(rep *report.Report, err error) (string, error) {
 	if rep == nil {
 		return "", err
 	}
 	md := rep.Markdown()
 	if err != nil {
-		// The report already holds the diagnosis and the rollback; the first line is what a log view shows.
+		fmt.Fprintf(os.Stderr, "\n%s\n", md)
 		first, _, _ := strings.Cut(err.Error(), "\n")
-		return "", fmt.Errorf("%s\n\n%s", first, md)
+		return "", fmt.Errorf("%s (the %s report is above)", first, firstNonEmpty(rep.Action, "deploy"))
 	}
 	return md, nil
 }

@@ -16,30 +16,10 @@ import (
 	"testing/fstest"
 	"time"
 
-	"dagger/ship/internal/kube"
 	"dagger/ship/internal/lock"
 	"dagger/ship/internal/render"
+	"dagger/ship/internal/testenv/kubetest"
 )
-
-// migrateJob is the usual Alembic migration Job, marked pre-deploy, taking the service image by its logical name.
-const migrateJob = `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: migrate
-  annotations:
-    ship/hook: pre-deploy
-spec:
-  backoffLimit: 0
-  template:
-    metadata:
-      annotations: {}
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: migrate
-          image: fastapi-app
-          command: ["alembic", "upgrade", "head"]
-`
 
 // withJob is the repository's k8s/ with the migration Job added to the dev overlay; jobAnnotations go on
 // its pod template (e.g. a kwok fault).
@@ -60,8 +40,7 @@ func withJob(t testing.TB, jobAnnotations string) fs.FS {
 	}
 	k := m["overlays/dev/kustomization.yaml"]
 	k.Data = []byte(strings.Replace(string(k.Data), "  - ../../base\n", "  - ../../base\n  - migrate-job.yaml\n", 1))
-	job := strings.Replace(migrateJob, "      annotations: {}", "      annotations: {"+jobAnnotations+"}", 1)
-	m["overlays/dev/migrate-job.yaml"] = &fstest.MapFile{Data: []byte(job)}
+	m["overlays/dev/migrate-job.yaml"] = &fstest.MapFile{Data: []byte(kubetest.MigrationJob(jobAnnotations))}
 	return m
 }
 
@@ -379,5 +358,3 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-var _ = kube.JobKind

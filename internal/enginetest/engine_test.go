@@ -386,11 +386,11 @@ func TestLocalTour(t *testing.T) {
 		}
 		r := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref2,
 			"--run-url", "https://ci.example/runs/7", "--actor", "alice"}, s.target())...)
-		mustSucceed(t, r, "## ship deploy staging: succeeded", "| Release | revision v2, image "+ref2, "by alice, run https://ci.example/runs/7")
+		mustSucceed(t, r, "## ship promote staging: succeeded", "| Release | revision v2, image "+ref2, "by alice, run https://ci.example/runs/7")
 		t.Logf("promote's report:\n%s", r.stdout)
 		// dev runs v1 since the rollback: promoting from dev brings exactly that digest to staging.
 		r = s.call(t, join([]string{"promote", "--to", "staging", "--from", "dev"}, s.target())...)
-		mustSucceed(t, r, "## ship deploy staging: succeeded", "promoted from dev", digestOf(ref1))
+		mustSucceed(t, r, "## ship promote staging: succeeded", "promoted from dev", digestOf(ref1))
 		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "staging"}, s.target())...), digestOf(ref1), "promoted from dev")
 	})
 	t.Run("concurrent deploys take turns", func(t *testing.T) {
@@ -538,7 +538,7 @@ func (s *stats) mean() float64 {
 
 var (
 	ansi       = regexp.MustCompile(`\x1b\[[0-9;]*m`)
-	durationRe = regexp.MustCompile(`\| Duration \| ([0-9.hms]+) \|`)
+	durationRe = regexp.MustCompile(`\| Duration \| ([0-9.hms]+)[ |]`)
 )
 
 // reportDuration is the Duration row of a deploy report.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -97,18 +98,31 @@ func (e ECR) Digest(ctx context.Context, tag string) (string, error) {
 }
 
 // notFound are the words a registry (through the engine) uses for a tag that does not exist.
-var notFound = []string{"not found", "manifest unknown", "MANIFEST_UNKNOWN", "NAME_UNKNOWN", "404"}
+var notFound = []string{"not found", "manifest unknown", "MANIFEST_UNKNOWN", "NAME_UNKNOWN"}
+
+// refused are the words of a registry refusing the lookup: the tag may well exist.
+var refused = []string{"unauthorized", "UNAUTHORIZED", "denied", "DENIED"}
+
+// statusCode finds an HTTP status code as a token of its own: not a digit run inside a port or a digest
+// ("127.0.0.1:37401", "sha256:...4041...").
+var statusCode = regexp.MustCompile(`(?:^|[^\w:.])(401|403|404)(?:$|[^\w.])`)
 
 // IsNotFound reports whether a failed image lookup says the tag (or repository) does not exist, as opposed
 // to the registry refusing or failing.
 func IsNotFound(msg string) bool {
-	for _, s := range []string{"unauthorized", "UNAUTHORIZED", "denied", "DENIED", "403", "401"} {
-		if strings.Contains(msg, s) {
-			return false
-		}
+	codes := map[string]bool{}
+	for _, m := range statusCode.FindAllStringSubmatch(msg, -1) {
+		codes[m[1]] = true
 	}
-	for _, s := range notFound {
-		if strings.Contains(msg, s) {
+	if codes["401"] || codes["403"] || containsAny(msg, refused) {
+		return false
+	}
+	return codes["404"] || containsAny(msg, notFound)
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
 			return true
 		}
 	}

@@ -109,3 +109,27 @@ func TestARevisionIsPushedOnceThenReused(t *testing.T) {
 		t.Fatalf("DescribeImages calls = %d, want 5", got)
 	}
 }
+
+// A lookup error is read by its words and status codes, never by digits that happen to be in a port.
+func TestIsNotFound(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want bool
+	}{
+		{"failed to resolve source metadata for 127.0.0.1:5000/app:v3: 127.0.0.1:5000/app:v3: not found", true},
+		{"GET https://reg.example/v2/app/manifests/v3: MANIFEST_UNKNOWN: manifest unknown", true},
+		{"unexpected status code 404 Not Found (HEAD 127.0.0.1:5000/v2/app/manifests/v3)", true},
+		{"failed to resolve source metadata for 127.0.0.1:37401/app:v3: 127.0.0.1:37401/app:v3: not found", true},
+		{"failed to resolve 127.0.0.1:34033/app:v3: not found", true},
+		{"failed to resolve 127.0.0.1:40412/app:v3: connection refused", false},
+		{"unexpected status from HEAD request to https://127.0.0.1:5000/v2/app/manifests/v3: 401 Unauthorized", false},
+		{"pull access denied, repository does not exist or may require authorization: not found", false},
+		{"unexpected status code 403 Forbidden: not found", false},
+		{"app@sha256:4041aa: not found", true},
+		{"dial tcp 127.0.0.1:5000: connect: connection refused", false},
+	} {
+		if got := publish.IsNotFound(tc.msg); got != tc.want {
+			t.Errorf("IsNotFound(%q) = %v, want %v", tc.msg, got, tc.want)
+		}
+	}
+}
