@@ -1080,7 +1080,35 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg actor", err))
 				}
 			}
-			return (*Ship).Promote(&parent, ctx, to, from, revision, repository, expectImage, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, runUrl, actor)
+			var protectedEnvironments string
+			if inputArgs["protectedEnvironments"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["protectedEnvironments"]), &protectedEnvironments)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg protectedEnvironments", err))
+				}
+			}
+			var vulnerabilityThreshold string
+			if inputArgs["vulnerabilityThreshold"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["vulnerabilityThreshold"]), &vulnerabilityThreshold)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg vulnerabilityThreshold", err))
+				}
+			}
+			var ignoreUnfixed bool
+			if inputArgs["ignoreUnfixed"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ignoreUnfixed"]), &ignoreUnfixed)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreUnfixed", err))
+				}
+			}
+			var vulnerabilityAllowlist *dagger.File
+			if inputArgs["vulnerabilityAllowlist"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["vulnerabilityAllowlist"]), &vulnerabilityAllowlist)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg vulnerabilityAllowlist", err))
+				}
+			}
+			return (*Ship).Promote(&parent, ctx, to, from, revision, repository, expectImage, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, runUrl, actor, protectedEnvironments, vulnerabilityThreshold, ignoreUnfixed, vulnerabilityAllowlist)
 		case "Publish":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
