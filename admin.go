@@ -74,6 +74,9 @@ func (m *Ship) Policies(
 	// +default="text"
 	format string,
 ) (string, error) {
+	if err := requireRepoID(githubOwner, githubRepo, githubRepoId); err != nil {
+		return "", err
+	}
 	envs, err := m.environments(ctx, environments)
 	if err != nil {
 		return "", err
@@ -97,6 +100,15 @@ func (m *Ship) Policies(
 		return string(out), err
 	}
 	return "", fmt.Errorf("--format %q is not supported: use text or json", format)
+}
+
+// requireRepoID refuses a missing repository ID with where to find it, before anything else runs.
+func requireRepoID(owner, repo, id string) error {
+	if strings.TrimSpace(id) != "" {
+		return nil
+	}
+	return fmt.Errorf("--github-repo-id is required: every role's trust pins the repository's immutable ID, so a renamed or re-created repository of the same name gets nothing; %s",
+		policy.RepoIDHelp(owner, repo))
 }
 
 // environments parses env=namespace pairs, or derives them from the overlays: each overlay is a GitHub
@@ -245,9 +257,8 @@ func (m *Ship) Bootstrap(
 	if repository, err = m.repositoryName(ctx, repository); err != nil {
 		return "", err
 	}
-	if strings.TrimSpace(githubRepoId) == "" {
-		return "", fmt.Errorf("--github-repo-id is required: every role's trust pins the repository's immutable ID, so a renamed or re-created repository of the same name gets nothing; %s",
-			policy.RepoIDHelp(githubOwner, githubRepo))
+	if err := requireRepoID(githubOwner, githubRepo, githubRepoId); err != nil {
+		return "", err
 	}
 	cfg, err := m.awsConfig(ctx, "bootstrap", "")
 	if err != nil {
