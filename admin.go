@@ -26,7 +26,9 @@ import (
 // The text form adds the OIDC provider, each role's trust and permission policies and EKS access entry, the
 // namespaces and a comparison with the classic single-role setup; --format json prints
 // {"roles":[{"name","kind","environment","trustPolicy","permissionPolicy","accessEntry","podIdentityAssociation"}]}
-// for Terraform/CDK users. An environment whose overlay holds aws-policy.json also gets a runtime role
+// for Terraform/CDK users. Every CI role's trust requires the repository's immutable ID (--github-repo-id) and
+// the job_workflow_ref of the repository's own workflow file on its ref (--deploy-workflow, --pr-workflow), so a
+// re-created repository or another workflow file gets nothing. An environment whose overlay holds aws-policy.json also gets a runtime role
 // (kind runtime) for its pods, trusted by EKS Pod Identity for the Deployment's service account only.
 // Needs no AWS access.
 func (m *Ship) Policies(
@@ -50,12 +52,18 @@ func (m *Ship) Policies(
 	// ECR repository name (default: the app name, see --app-name).
 	// +optional
 	repository string,
-	// Numeric owner ID, for GitHub's immutable subject format (repo:OWNER@ID/REPO@ID:...).
+	// The repository's immutable numeric ID (required; every role's trust pins it): gh api repos/OWNER/REPO --jq .id.
 	// +optional
-	ownerId string,
-	// Numeric repository ID, for the immutable subject format.
+	githubRepoId string,
+	// Numeric owner ID: switches subjects to GitHub's immutable format (repo:OWNER@ID/REPO@ID:...).
 	// +optional
-	repoId string,
+	githubOwnerId string,
+	// Workflow file under .github/workflows/ whose jobs may assume the build and environment roles.
+	// +default="deploy.yml"
+	deployWorkflow string,
+	// Workflow file under .github/workflows/ whose pull_request jobs may assume the plan role.
+	// +default="pr.yml"
+	prWorkflow string,
 	// Allow * and ? in the build branch (a risk: printed with the documents).
 	// +optional
 	allowWildcardSubject bool,
@@ -66,6 +74,9 @@ func (m *Ship) Policies(
 	// +default="text"
 	format string,
 ) (string, error) {
+	if err := requireRepoID(githubOwner, githubRepo, githubRepoId); err != nil {
+		return "", err
+	}
 	envs, err := m.environments(ctx, environments)
 	if err != nil {
 		return "", err
@@ -78,8 +89,8 @@ func (m *Ship) Policies(
 	}
 	in := policy.Inputs{
 		Account: account, Region: region, GitHubOwner: githubOwner, GitHubRepo: githubRepo, Cluster: cluster,
-		Branch: branch, Environments: envs, ECRRepository: repository, OwnerID: ownerId, RepoID: repoId,
-		AllowWildcardSubject: allowWildcardSubject, PlanRole: planRole,
+		Branch: branch, Environments: envs, ECRRepository: repository, OwnerID: githubOwnerId, RepoID: githubRepoId,
+		DeployWorkflow: deployWorkflow, PRWorkflow: prWorkflow, AllowWildcardSubject: allowWildcardSubject, PlanRole: planRole,
 	}
 	switch format {
 	case "text":
@@ -89,6 +100,15 @@ func (m *Ship) Policies(
 		return string(out), err
 	}
 	return "", fmt.Errorf("--format %q is not supported: use text or json", format)
+}
+
+// requireRepoID refuses a missing repository ID with where to find it, before anything else runs.
+func requireRepoID(owner, repo, id string) error {
+	if strings.TrimSpace(id) != "" {
+		return nil
+	}
+	return fmt.Errorf("--github-repo-id is required: every role's trust pins the repository's immutable ID, so a renamed or re-created repository of the same name gets nothing; %s",
+		policy.RepoIDHelp(owner, repo))
 }
 
 // environments parses env=namespace pairs, or derives them from the overlays: each overlay is a GitHub
@@ -187,7 +207,8 @@ func (m *Ship) overlayNamespace(ctx context.Context, overlay string) (string, er
 // environment (and the plan role when asked) with their trust and least-privilege policies, the ECR repository,
 // one EKS access entry per deploy role scoped to its namespace, and the namespaces; for each overlay holding
 // aws-policy.json, the runtime role ship-<repo>-<env>-runtime and its EKS Pod Identity association with the
-// Deployment's service account. A second run changes nothing; --dry-run shows what differs. It ends with the
+// Deployment's service account. Every CI role's trust pins the repository's immutable ID (--github-repo-id,
+// required) and its own workflow file (--deploy-workflow, --pr-workflow). A second run changes nothing; --dry-run shows what differs. It ends with the
 // GitHub variables and environment rules to set.
 // +cache="never"
 func (m *Ship) Bootstrap(
@@ -207,12 +228,18 @@ func (m *Ship) Bootstrap(
 	// ECR repository name (default: the app name, see --app-name).
 	// +optional
 	repository string,
-	// Numeric owner ID, for GitHub's immutable subject format.
+	// The repository's immutable numeric ID (required; every role's trust pins it): gh api repos/OWNER/REPO --jq .id.
 	// +optional
-	ownerId string,
-	// Numeric repository ID, for the immutable subject format.
+	githubRepoId string,
+	// Numeric owner ID: switches subjects to GitHub's immutable format.
 	// +optional
-	repoId string,
+	githubOwnerId string,
+	// Workflow file under .github/workflows/ whose jobs may assume the build and environment roles.
+	// +default="deploy.yml"
+	deployWorkflow string,
+	// Workflow file under .github/workflows/ whose pull_request jobs may assume the plan role.
+	// +default="pr.yml"
+	prWorkflow string,
 	// Also create the read-only plan role for pull requests (its risk is printed).
 	// +optional
 	planRole bool,
@@ -230,6 +257,9 @@ func (m *Ship) Bootstrap(
 	if repository, err = m.repositoryName(ctx, repository); err != nil {
 		return "", err
 	}
+	if err := requireRepoID(githubOwner, githubRepo, githubRepoId); err != nil {
+		return "", err
+	}
 	cfg, err := m.awsConfig(ctx, "bootstrap", "")
 	if err != nil {
 		return "", err
@@ -240,7 +270,8 @@ func (m *Ship) Bootstrap(
 	}
 	in := policy.Inputs{
 		Account: id.Account, Region: m.Aws.Region, GitHubOwner: githubOwner, GitHubRepo: githubRepo, Cluster: cluster,
-		Branch: branch, Environments: envs, ECRRepository: repository, OwnerID: ownerId, RepoID: repoId, PlanRole: planRole,
+		Branch: branch, Environments: envs, ECRRepository: repository, OwnerID: githubOwnerId, RepoID: githubRepoId,
+		DeployWorkflow: deployWorkflow, PRWorkflow: prWorkflow, PlanRole: planRole,
 	}
 	var out strings.Builder
 	summary, err := bootstrap.Apply(ctx, bootstrap.NewClients(cfg), in, dryRun, &out)
@@ -317,6 +348,15 @@ func (m *Ship) Doctor(
 	// AWS account ID, when no role ARN names it (for the environment's role and the provider check).
 	// +optional
 	account string,
+	// The repository's numeric ID the roles pin (default: the token's own, so only the rest is checked).
+	// +optional
+	githubRepoId string,
+	// Workflow file whose jobs may assume the build and environment roles.
+	// +default="deploy.yml"
+	deployWorkflow string,
+	// Workflow file whose pull_request jobs may assume the plan role.
+	// +default="pr.yml"
+	prWorkflow string,
 	// A web identity token to check (default: the with-github-oidc / with-web-identity-token one).
 	// +optional
 	token *dagger.Secret,
@@ -332,7 +372,8 @@ func (m *Ship) Doctor(
 		return "", err
 	}
 	in := doctor.Inputs{Environment: environment, Policy: policy.Inputs{Account: account, GitHubOwner: githubOwner,
-		GitHubRepo: githubRepo, Cluster: cluster, ECRRepository: repository, Environments: envs}}
+		GitHubRepo: githubRepo, RepoID: githubRepoId, DeployWorkflow: deployWorkflow, PRWorkflow: prWorkflow,
+		Cluster: cluster, ECRRepository: repository, Environments: envs}}
 	if namespace != "" {
 		in.Namespaces = []string{namespace}
 	}

@@ -141,6 +141,8 @@ func (m *Ship) Whoami(ctx context.Context) (string, error) {
 // To ECR (with-aws) or to the registry given by with-registry, tagged with the revision and any extra tags.
 // When the revision tag already exists, its image is the release: it is returned as it is, and nothing is
 // built or pushed (a rebuild would not be the image that was tested, and immutable tags refuse it).
+// On ECR, the image's scan verdict (at the default threshold, CRITICAL) is printed to the log when the scan
+// has one; it never fails publish.
 // +cache="never"
 func (m *Ship) Publish(
 	ctx context.Context,
@@ -166,7 +168,11 @@ func (m *Ship) Publish(
 	if len(platforms) == 0 {
 		return "", fmt.Errorf("--platforms must name at least one platform, e.g. linux/amd64")
 	}
-	return m.ensurePublished(ctx, repository, revision, tags, platforms, createRepository, false, "not rebuilt, not pushed again")
+	ref, err := m.ensurePublished(ctx, repository, revision, tags, platforms, createRepository, false, "not rebuilt, not pushed again")
+	if err == nil {
+		m.reportScan(ctx, ref, repository)
+	}
+	return ref, err
 }
 
 // release is deploy's publish: the published revision, or tests, build and publish when it is not yet.

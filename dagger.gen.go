@@ -359,18 +359,32 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
 				}
 			}
-			var ownerId string
-			if inputArgs["ownerId"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["ownerId"]), &ownerId)
+			var githubRepoId string
+			if inputArgs["githubRepoId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubRepoId"]), &githubRepoId)
 				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ownerId", err))
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubRepoId", err))
 				}
 			}
-			var repoId string
-			if inputArgs["repoId"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["repoId"]), &repoId)
+			var githubOwnerId string
+			if inputArgs["githubOwnerId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubOwnerId"]), &githubOwnerId)
 				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repoId", err))
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubOwnerId", err))
+				}
+			}
+			var deployWorkflow string
+			if inputArgs["deployWorkflow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["deployWorkflow"]), &deployWorkflow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg deployWorkflow", err))
+				}
+			}
+			var prWorkflow string
+			if inputArgs["prWorkflow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prWorkflow"]), &prWorkflow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prWorkflow", err))
 				}
 			}
 			var planRole bool
@@ -387,7 +401,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
 				}
 			}
-			return (*Ship).Bootstrap(&parent, ctx, githubOwner, githubRepo, cluster, branch, environments, repository, ownerId, repoId, planRole, dryRun)
+			return (*Ship).Bootstrap(&parent, ctx, githubOwner, githubRepo, cluster, branch, environments, repository, githubRepoId, githubOwnerId, deployWorkflow, prWorkflow, planRole, dryRun)
 		case "Build":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -597,6 +611,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg account", err))
 				}
 			}
+			var githubRepoId string
+			if inputArgs["githubRepoId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubRepoId"]), &githubRepoId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubRepoId", err))
+				}
+			}
+			var deployWorkflow string
+			if inputArgs["deployWorkflow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["deployWorkflow"]), &deployWorkflow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg deployWorkflow", err))
+				}
+			}
+			var prWorkflow string
+			if inputArgs["prWorkflow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prWorkflow"]), &prWorkflow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prWorkflow", err))
+				}
+			}
 			var token *dagger.Secret
 			if inputArgs["token"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["token"]), &token)
@@ -611,7 +646,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trustPolicy", err))
 				}
 			}
-			return (*Ship).Doctor(&parent, ctx, githubOwner, githubRepo, cluster, roleArn, repository, environment, environments, namespace, account, token, trustPolicy)
+			return (*Ship).Doctor(&parent, ctx, githubOwner, githubRepo, cluster, roleArn, repository, environment, environments, namespace, account, githubRepoId, deployWorkflow, prWorkflow, token, trustPolicy)
 		case "ImageArchive":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -800,18 +835,32 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
 				}
 			}
-			var ownerId string
-			if inputArgs["ownerId"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["ownerId"]), &ownerId)
+			var githubRepoId string
+			if inputArgs["githubRepoId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubRepoId"]), &githubRepoId)
 				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ownerId", err))
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubRepoId", err))
 				}
 			}
-			var repoId string
-			if inputArgs["repoId"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["repoId"]), &repoId)
+			var githubOwnerId string
+			if inputArgs["githubOwnerId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["githubOwnerId"]), &githubOwnerId)
 				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repoId", err))
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg githubOwnerId", err))
+				}
+			}
+			var deployWorkflow string
+			if inputArgs["deployWorkflow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["deployWorkflow"]), &deployWorkflow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg deployWorkflow", err))
+				}
+			}
+			var prWorkflow string
+			if inputArgs["prWorkflow"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prWorkflow"]), &prWorkflow)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prWorkflow", err))
 				}
 			}
 			var allowWildcardSubject bool
@@ -835,7 +884,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg format", err))
 				}
 			}
-			return (*Ship).Policies(&parent, ctx, account, region, githubOwner, githubRepo, cluster, branch, environments, repository, ownerId, repoId, allowWildcardSubject, planRole, format)
+			return (*Ship).Policies(&parent, ctx, account, region, githubOwner, githubRepo, cluster, branch, environments, repository, githubRepoId, githubOwnerId, deployWorkflow, prWorkflow, allowWildcardSubject, planRole, format)
 		case "Preview":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1031,7 +1080,35 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg actor", err))
 				}
 			}
-			return (*Ship).Promote(&parent, ctx, to, from, revision, repository, expectImage, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, runUrl, actor)
+			var protectedEnvironments string
+			if inputArgs["protectedEnvironments"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["protectedEnvironments"]), &protectedEnvironments)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg protectedEnvironments", err))
+				}
+			}
+			var vulnerabilityThreshold string
+			if inputArgs["vulnerabilityThreshold"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["vulnerabilityThreshold"]), &vulnerabilityThreshold)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg vulnerabilityThreshold", err))
+				}
+			}
+			var ignoreUnfixed bool
+			if inputArgs["ignoreUnfixed"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ignoreUnfixed"]), &ignoreUnfixed)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreUnfixed", err))
+				}
+			}
+			var vulnerabilityAllowlist *dagger.File
+			if inputArgs["vulnerabilityAllowlist"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["vulnerabilityAllowlist"]), &vulnerabilityAllowlist)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg vulnerabilityAllowlist", err))
+				}
+			}
+			return (*Ship).Promote(&parent, ctx, to, from, revision, repository, expectImage, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, runUrl, actor, protectedEnvironments, vulnerabilityThreshold, ignoreUnfixed, vulnerabilityAllowlist)
 		case "Publish":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)

@@ -106,7 +106,8 @@ func (m *Ship) Deploy(
 // With --from, the image is read from the source environment's release record, and only if the source is
 // healthy at that digest; with --revision, it is looked up by its tag in --repository. Promote never builds
 // or pushes. --expect-image makes it refuse when the image found is not the one expected (e.g. the digest
-// the build job published).
+// the build job published). A promote to a protected environment (prod by default) first passes the
+// vulnerability gate on the image's ECR scan (threshold, --ignore-unfixed, --vulnerability-allowlist).
 // +cache="never"
 func (m *Ship) Promote(
 	ctx context.Context,
@@ -148,11 +149,28 @@ func (m *Ship) Promote(
 	// Who triggered the promotion, recorded in the release.
 	// +optional
 	actor string,
+	// Environments whose promotes must pass the vulnerability gate, comma-separated, or none.
+	// +default="prod"
+	protectedEnvironments string,
+	// Findings at or above this severity block: INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL.
+	// +default="CRITICAL"
+	vulnerabilityThreshold string,
+	// Let findings pass that enhanced scanning marks as having no fix available.
+	// +optional
+	ignoreUnfixed bool,
+	// Accepted vulnerabilities (YAML or JSON; each with id, reason and expires: YYYY-MM-DD).
+	// +optional
+	vulnerabilityAllowlist *dagger.File,
 ) (string, error) {
 	o, err := deployOptions(timeout, lockWait, noRollback)
 	if err != nil {
 		return "", err
 	}
+	gate, err := newVulnGate(ctx, protectedEnvironments, vulnerabilityThreshold, ignoreUnfixed, vulnerabilityAllowlist)
+	if err != nil {
+		return "", err
+	}
+	verdict := ""
 	if (from == "") == (revision == "") {
 		return "", fmt.Errorf("give exactly one of --from <environment> (promote what it runs) or --revision <sha> (with --repository)")
 	}
@@ -165,6 +183,9 @@ func (m *Ship) Promote(
 		if rel, err = m.promoted(ctx, nil, "", revision, repository); err != nil {
 			return "", err
 		}
+		if verdict, err = m.enforce(ctx, gate, to, rel.Image, repository); err != nil {
+			return "", err
+		}
 	}
 	target, client, err := m.checkTarget(ctx, to, cluster, kubeconfig, kubeApi)
 	if err != nil {
@@ -175,6 +196,9 @@ func (m *Ship) Promote(
 		if rel, err = m.promoted(ctx, client, from, "", ""); err != nil {
 			return "", err
 		}
+		if verdict, err = m.enforce(ctx, gate, to, rel.Image, repository); err != nil {
+			return "", err
+		}
 	}
 	if expectImage != "" && !deploy.SameDigest(expectImage, rel.Image) {
 		return "", fmt.Errorf("refusing to promote %s: --expect-image is %s (a different digest); nothing was deployed", rel.Image, expectImage)
@@ -182,7 +206,8 @@ func (m *Ship) Promote(
 	fmt.Fprintf(os.Stderr, "promoting %s to %s\n", rel.Image, to)
 	o.Image, o.Owner, o.Action = rel.Image, "ship promote "+firstNonEmpty(rel.Revision, rel.Image), "promote"
 	o.Release = deploy.Release{Revision: rel.Revision, From: from, RunURL: runUrl, Actor: actor}
-	return m.rollOut(ctx, client, to, o, true)
+	rep, err := m.rollOut(ctx, client, to, o, true)
+	return verdict + rep, err
 }
 
 // promoted finds the image to promote: the source environment's release, or the revision's published image.

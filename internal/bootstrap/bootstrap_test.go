@@ -31,7 +31,7 @@ const (
 )
 
 func inputs() policy.Inputs {
-	return policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop",
+	return policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop", RepoID: "123456789",
 		ECRRepository: "acme/shop", Cluster: "prod-eks",
 		Environments: []policy.Environment{{Name: "staging", Namespace: "shop-staging"}, {Name: "prod", Namespace: "shop-prod"}}}
 }

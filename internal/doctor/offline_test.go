@@ -24,12 +24,26 @@ func mint(t *testing.T, iss *fakeoidc.Issuer, c fakeoidc.Claims) *oidc.Token {
 	if c.Issuer == "" {
 		c.Issuer = policy.GitHubIssuerURL // offline: the claim is what matters
 	}
+	// GitHub puts both in every token: acme/shop's, from its deploy workflow on
+	// main (pr.yml on a pull request's merge ref), unless the test says otherwise.
+	if c.RepositoryID == "" {
+		c.RepositoryID = testRepoID
+	}
+	if c.JobWorkflowRef == "" {
+		c.JobWorkflowRef = "acme/shop/.github/workflows/deploy.yml@refs/heads/main"
+		if strings.HasSuffix(c.Subject, ":pull_request") {
+			c.JobWorkflowRef = "acme/shop/.github/workflows/pr.yml@refs/pull/42/merge"
+		}
+	}
 	tok, err := oidc.Parse(iss.Mint(c))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
 }
+
+// testRepoID is acme/shop's repository_id in policyInputs.
+const testRepoID = "123456789"
 
 func assertNoSecrets(t *testing.T, iss *fakeoidc.Issuer, text string) {
 	t.Helper()

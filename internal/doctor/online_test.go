@@ -33,7 +33,7 @@ import (
 )
 
 func policyInputs() policy.Inputs {
-	return policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop",
+	return policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop", RepoID: testRepoID,
 		ECRRepository: "acme/shop", Cluster: "prod-eks",
 		Environments: []policy.Environment{{Name: "dev", Namespace: "shop-dev"}, {Name: "staging", Namespace: "shop-staging"}, {Name: "prod", Namespace: "shop"}}}
 }

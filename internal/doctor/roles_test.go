@@ -187,3 +187,54 @@ func TestDoctorEnvironmentUsesItsOwnRole(t *testing.T) {
 		t.Errorf("unknown environment: %+v", env)
 	}
 }
+
+// TestDoctorPredictsPinnedRepositoryAndWorkflow: bootstrap's trust policies
+// pin repository_id and job_workflow_ref. A token with the right sub but
+// from a re-created repository (another ID), from another workflow file, or
+// from the deploy workflow on another branch is refused by STS, and doctor
+// predicts each refusal with its own message; the real job's token passes.
+func TestDoctorPredictsPinnedRepositoryAndWorkflow(t *testing.T) {
+	e, client := stsEnv(t)
+	const prodSub, mainSub = "repo:acme/shop:environment:prod", "repo:acme/shop:ref:refs/heads/main"
+	cases := []struct {
+		name, role string
+		claims     fakeoidc.Claims
+		want       string // in the trust check's fix; "" = allowed
+	}{
+		{"the prod job", "ship-shop-prod", fakeoidc.Claims{Subject: prodSub}, ""},
+		{"the build job", "ship-shop-build", fakeoidc.Claims{Subject: mainSub}, ""},
+		{"re-created repository", "ship-shop-prod", fakeoidc.Claims{Subject: prodSub, RepositoryID: "987654321"},
+			`StringEquals token.actions.githubusercontent.com:repository_id failed: the token comes from repository_id "987654321", but the role trusts only repository_id "123456789"`},
+		{"another workflow file", "ship-shop-prod", fakeoidc.Claims{Subject: prodSub, JobWorkflowRef: "acme/shop/.github/workflows/debug.yml@refs/heads/main"},
+			"StringEquals token.actions.githubusercontent.com:job_workflow_ref failed: the job runs workflow file .github/workflows/debug.yml, but the role trusts only .github/workflows/deploy.yml"},
+		{"deploy workflow on a branch", "ship-shop-prod", fakeoidc.Claims{Subject: prodSub, JobWorkflowRef: "acme/shop/.github/workflows/deploy.yml@refs/heads/hotfix"},
+			"ran on refs/heads/hotfix, but the role trusts it only on refs/heads/main"},
+		{"build role from another workflow", "ship-shop-build", fakeoidc.Claims{Subject: mainSub, JobWorkflowRef: "acme/shop/.github/workflows/release.yml@refs/heads/main"},
+			"the job runs workflow file .github/workflows/release.yml"},
+	}
+	for _, c := range cases {
+		tok := mint(t, e.iss, c.claims)
+		stsErr := assume(client, c.role, tok)
+		r := Run(context.Background(), Inputs{Policy: policyInputs(), RoleName: c.role, AWS: &e.cfg, Token: tok})
+		trust := r.Check(CheckTrust)
+		if c.want == "" {
+			if stsErr != nil || trust.Status != Pass {
+				t.Errorf("%s: STS %v, doctor %v\n%s", c.name, stsErr, trust.Status, r)
+			}
+			continue
+		}
+		if stsErr == nil {
+			t.Errorf("%s: the fake STS let the token assume %s", c.name, c.role)
+		}
+		if trust.Status != Fail || !strings.Contains(trust.Fix, c.want) {
+			t.Errorf("%s: doctor did not predict the refusal with %q:\n%s", c.name, c.want, r)
+		}
+		assertNoSecrets(t, e.iss, r.String())
+	}
+	// The token check shows the ID to give bootstrap.
+	r := Run(context.Background(), Inputs{Policy: policyInputs(), RoleName: "ship-shop-prod", Token: mint(t, e.iss, fakeoidc.Claims{Subject: prodSub})})
+	if tc := r.Check(CheckToken); !strings.Contains(tc.Detail, "repository_id 123456789 (bootstrap --github-repo-id 123456789)") ||
+		!strings.Contains(tc.Detail, "job_workflow_ref acme/shop/.github/workflows/deploy.yml@refs/heads/main") {
+		t.Errorf("token check: %+v", tc)
+	}
+}

@@ -61,6 +61,13 @@ func checkToken(in Inputs) (*oidc.Token, Check) {
 	c.Status = Pass
 	c.Detail = fmt.Sprintf("valid until %s (%s left); iss %s, sub %s, aud %s", cl.Expiry.Format(time.RFC3339),
 		cl.Expiry.Sub(in.Now()).Truncate(time.Second), cl.Issuer, cl.Subject, strings.Join(cl.Audience, ","))
+	// What bootstrap pins: a job's token is where the repository ID is at hand.
+	if cl.RepositoryID != "" {
+		c.Detail += fmt.Sprintf("; repository_id %s (bootstrap --github-repo-id %s)", cl.RepositoryID, cl.RepositoryID)
+	}
+	if cl.JobWorkflowRef != "" {
+		c.Detail += "; job_workflow_ref " + cl.JobWorkflowRef
+	}
 	if !contains(cl.Audience, policy.STSAudience) {
 		c.Detail += fmt.Sprintf("; note: aud is not %s, so the IAM OIDC provider must list it as a client ID", policy.STSAudience)
 	}
@@ -100,9 +107,17 @@ func checkTrust(ctx context.Context, in Inputs, tok *oidc.Token) Check {
 		c.Status, c.Detail = Skip, "needs a valid-format OIDC token"
 		return c
 	}
+	assumedID := in.Policy.RepoID == "" && tok.Claims.RepositoryID != ""
+	if assumedID {
+		// Only the generated fallback uses it: without the flag, check the rest.
+		in.Policy.RepoID = tok.Claims.RepositoryID
+	}
 	doc, source, skip := trustPolicy(ctx, in)
 	if skip != nil {
 		return *skip
+	}
+	if assumedID && strings.HasPrefix(source, "bootstrap's generated") {
+		source += fmt.Sprintf("; with the token's own repository_id %s, since no --github-repo-id was given: pass it to check the ID too", tok.Claims.RepositoryID)
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(tok.Claims.Issuer, "https://"), "/")
 	res := policy.EvaluateFor(doc, claimsMap(tok.Claims), host, providerARN(in, host))

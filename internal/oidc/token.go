@@ -23,6 +23,7 @@ type Claims struct {
 	NotBefore      time.Time
 	IssuedAt       time.Time
 	Repository     string
+	RepositoryID   string // GitHub's immutable numeric repository_id
 	Ref            string
 	Environment    string
 	JobWorkflowRef string
@@ -57,6 +58,7 @@ func Parse(raw string) (*Token, error) {
 		Nbf            float64         `json:"nbf"`
 		Iat            float64         `json:"iat"`
 		Repository     string          `json:"repository"`
+		RepositoryID   json.RawMessage `json:"repository_id"`
 		Ref            string          `json:"ref"`
 		Environment    string          `json:"environment"`
 		JobWorkflowRef string          `json:"job_workflow_ref"`
@@ -68,7 +70,7 @@ func Parse(raw string) (*Token, error) {
 	return &Token{raw: strings.TrimSpace(raw), Claims: Claims{
 		Issuer: c.Iss, Subject: c.Sub, Audience: audience(c.Aud),
 		Expiry: unix(c.Exp), NotBefore: unix(c.Nbf), IssuedAt: unix(c.Iat),
-		Repository: c.Repository, Ref: c.Ref, Environment: c.Environment, JobWorkflowRef: c.JobWorkflowRef, All: all,
+		Repository: c.Repository, RepositoryID: idString(c.RepositoryID), Ref: c.Ref, Environment: c.Environment, JobWorkflowRef: c.JobWorkflowRef, All: all,
 	}}, nil
 }
 
@@ -80,6 +82,20 @@ func audience(raw json.RawMessage) []string {
 	var many []string
 	_ = json.Unmarshal(raw, &many)
 	return many
+}
+
+// idString reads an ID GitHub sends as a string ("123"), and tolerates a
+// number (other issuers, hand-made tokens).
+func idString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }
 
 func unix(v float64) time.Time {

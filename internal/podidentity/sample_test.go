@@ -66,7 +66,7 @@ func TestSampleServiceConvention(t *testing.T) {
 	if err != nil || !ok || live.ServiceAccount != "shop-api" || !live.Defines("shop-api") {
 		t.Fatalf("live: policy %v %v, workload %+v", ok, err, live)
 	}
-	in := policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop",
+	in := policy.Inputs{Account: "123456789012", Region: "eu-west-1", GitHubOwner: "acme", GitHubRepo: "shop", RepoID: "123456789",
 		ECRRepository: "shop-api", Cluster: "prod", Environments: []policy.Environment{
 			{Name: "qa", Namespace: "shop-qa"},
 			{Name: "live", Namespace: "shop-live", Runtime: &policy.RuntimeAccess{ServiceAccount: live.ServiceAccount, Policy: doc, Source: PolicyPath("live")}}}}

@@ -41,10 +41,10 @@ func writeClassic(sb *strings.Builder, in Inputs) {
 func writeShip(sb *strings.Builder, in Inputs, b Bundle) {
 	ci := ciRoles(b)
 	fmt.Fprintf(sb, "## After: ship, %d roles\n\n", len(ci))
-	sb.WriteString("Every trust policy is `StringEquals` on `aud` = `sts.amazonaws.com` and on the exact subject below.\n\n")
-	sb.WriteString("| Role | Trusted subject | AWS permissions | Kubernetes access | Can | Cannot |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(sb, "Every trust policy is `StringEquals` on `aud` = `sts.amazonaws.com`, on the repository's immutable `repository_id` = `%s` (a renamed or re-created repository of the same name gets nothing), on the exact subject below, and on the `job_workflow_ref` below (`StringLike` where it holds a `*`; another workflow file, even one merged to `%s`, gets nothing).\n\n", in.RepoID, in.Branch)
+	sb.WriteString("| Role | Trusted subject | Trusted workflow (`job_workflow_ref`) | AWS permissions | Kubernetes access | Can | Cannot |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range ci {
-		fmt.Fprintf(sb, "| `%s` | %s | %s | %s | %s | %s |\n", r.Name, codeList(r.Subjects), awsSummary(in, r), kubeSummary(r), can(r), cannot(r))
+		fmt.Fprintf(sb, "| `%s` | %s | `%s` | %s | %s | %s | %s |\n", r.Name, codeList(r.Subjects), r.WorkflowRef, awsSummary(in, r), kubeSummary(r), can(r), cannot(r))
 	}
 	sb.WriteString("\nNamespaces are created once by bootstrap (an administrator); no role can create or delete them. No role has a managed policy.\n")
 }

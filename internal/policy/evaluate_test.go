@@ -119,7 +119,7 @@ func TestEvaluate(t *testing.T) {
 		{"GitHub key job_workflow_ref is evaluated", trustDoc(`{"StringLike":{"token.actions.githubusercontent.com:job_workflow_ref":"acme/shop/.github/workflows/deploy.yml@*"}}`),
 			map[string]any{"sub": mainSub, "job_workflow_ref": "acme/shop/.github/workflows/deploy.yml@refs/heads/main"}, "", true, ""},
 		{"GitHub key job_workflow_ref mismatch", trustDoc(`{"StringLike":{"token.actions.githubusercontent.com:job_workflow_ref":"acme/shop/.github/workflows/deploy.yml@*"}}`),
-			map[string]any{"sub": mainSub, "job_workflow_ref": "acme/shop/.github/workflows/other.yml@refs/heads/main"}, "", false, "job_workflow_ref is"},
+			map[string]any{"sub": mainSub, "job_workflow_ref": "acme/shop/.github/workflows/other.yml@refs/heads/main"}, "", false, "the job runs workflow file .github/workflows/other.yml, but the role trusts only .github/workflows/deploy.yml"},
 		{"not JSON", "%7Bnot json", claims("a", mainSub), "", false, "not valid JSON"},
 	}
 	for _, c := range cases {
@@ -199,7 +199,8 @@ func TestEquivalent(t *testing.T) {
 	plain := prod.TrustPolicy.JSON()
 	scalars := `{"Version":"2012-10-17","Statement":{"Sid":"GitHubActionsOIDC","Effect":"Allow","Principal":{"Federated":"` + prov +
 		`"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com",` +
-		`"token.actions.githubusercontent.com:sub":"repo:acme/shop:environment:prod"}}}}`
+		`"token.actions.githubusercontent.com:sub":"repo:acme/shop:environment:prod","token.actions.githubusercontent.com:repository_id":"123456789",` +
+		`"token.actions.githubusercontent.com:job_workflow_ref":"acme/shop/.github/workflows/deploy.yml@refs/heads/main"}}}}`
 	for name, other := range map[string]string{
 		"url-encoded":        url.PathEscape(string(plain)),
 		"scalars, reordered": scalars,

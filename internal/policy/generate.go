@@ -52,6 +52,10 @@ type Role struct {
 	ARN         string
 	Environment string   // the GitHub environment; "" for build and plan
 	Subjects    []string // the exact sub values it trusts (none for runtime roles)
+	// WorkflowRef is the job_workflow_ref it trusts: the repository's own
+	// workflow file on the trusted ref (a StringLike pattern for the plan
+	// role and a wildcard branch); empty for runtime roles.
+	WorkflowRef string
 	TrustPolicy Document
 	// PermissionPolicyName is the name of the role's inline policy.
 	PermissionPolicyName string
@@ -96,10 +100,15 @@ func (b Bundle) Role(name string) (Role, bool) {
 	return Role{}, false
 }
 
-// Condition keys AWS exposes for GitHub's tokens.
+// Condition keys AWS exposes for GitHub's tokens (IAM User Guide, "Available
+// keys for AWS OIDC federation", GitHub tab; evaluated by STS since January
+// 2026). RepositoryIDKey and WorkflowRefKey are what a rename, a re-created
+// repository or another workflow file cannot fake.
 const (
-	AudKey = GitHubIssuerHost + ":aud"
-	SubKey = GitHubIssuerHost + ":sub"
+	AudKey          = GitHubIssuerHost + ":aud"
+	SubKey          = GitHubIssuerHost + ":sub"
+	RepositoryIDKey = GitHubIssuerHost + ":repository_id"
+	WorkflowRefKey  = GitHubIssuerHost + ":job_workflow_ref"
 )
 
 // EditPolicyARN is the namespace-scopable EKS access policy deploy roles get.
@@ -144,6 +153,7 @@ func Generate(in Inputs) (Bundle, error) {
 
 func buildRole(in Inputs) (Role, []string) {
 	r := newRole(in, KindBuild, in.BuildRoleName(), "", "ref:refs/heads/"+in.Branch)
+	r.WorkflowRef = in.WorkflowRef(in.DeployWorkflow, "refs/heads/"+in.Branch)
 	r.PermissionPolicyName, r.PermissionPolicy = "ship-build", buildPermissions(in)
 	var warnings []string
 	r.TrustPolicy, warnings = trustPolicy(in, r)
@@ -152,6 +162,8 @@ func buildRole(in Inputs) (Role, []string) {
 
 func deployRole(in Inputs, e Environment) Role {
 	r := newRole(in, KindDeploy, in.EnvironmentRoleName(e.Name), e.Name, "environment:"+e.Name)
+	// An environment job's sub does not name its branch; its job_workflow_ref does.
+	r.WorkflowRef = in.WorkflowRef(in.DeployWorkflow, "refs/heads/"+in.Branch)
 	r.PermissionPolicyName, r.PermissionPolicy = "ship-deploy", deployPermissions(in)
 	r.TrustPolicy, _ = trustPolicy(in, r) // environment names cannot hold wildcards
 	r.AccessEntry = accessEntry(in, r.ARN, EditPolicyARN(in.Partition), []string{e.Namespace})
@@ -160,6 +172,8 @@ func deployRole(in Inputs, e Environment) Role {
 
 func planRole(in Inputs) Role {
 	r := newRole(in, KindPlan, in.PlanRoleName(), "", "pull_request")
+	// A pull_request job runs on the merge ref refs/pull/<number>/merge.
+	r.WorkflowRef = in.WorkflowRef(in.PRWorkflow, "refs/pull/*/merge")
 	r.PermissionPolicyName, r.PermissionPolicy = "ship-plan", planPermissions(in)
 	r.TrustPolicy, _ = trustPolicy(in, r)
 	r.AccessEntry = accessEntry(in, r.ARN, ViewPolicyARN(in.Partition), in.Namespaces())
@@ -196,6 +210,12 @@ func SubjectPrefixes(in Inputs) []string {
 	return prefixes
 }
 
+// WorkflowRef is the job_workflow_ref of the repository's own workflow file
+// at ref: OWNER/REPO/.github/workflows/FILE@REF.
+func (in Inputs) WorkflowRef(file, ref string) string {
+	return fmt.Sprintf("%s/%s/.github/workflows/%s@%s", in.GitHubOwner, in.GitHubRepo, file, ref)
+}
+
 func subjects(in Inputs, tail string) []string {
 	var subs []string
 	for _, p := range SubjectPrefixes(in) {
@@ -204,24 +224,34 @@ func subjects(in Inputs, tail string) []string {
 	return sortedCopy(subs)
 }
 
-// trustPolicy trusts exactly r's subjects with the STS audience; a wildcard
-// (only ever in the build branch, opted in) becomes StringLike with a risk.
+// trustPolicy trusts exactly r's subjects, from the repository with this ID
+// and its own workflow file on the trusted ref, with the STS audience. A
+// wildcard (only ever in the build branch, opted in, and the plan role's pull
+// request number) becomes StringLike; the branch wildcard is printed as a risk.
 func trustPolicy(in Inputs, r Role) (Document, []string) {
-	subOp, warnings := "StringEquals", []string(nil)
+	var warnings []string
 	for _, s := range r.Subjects {
 		if strings.ContainsAny(s, "*?") {
-			subOp = "StringLike"
 			warnings = append(warnings, fmt.Sprintf(
-				"RISK: subject %q is a wildcard: every workflow run whose branch matches it can assume %s and push images to %s; anyone who can push such a branch gets that right. Prefer one exact branch.",
-				s, r.Name, in.ECRRepository))
+				"RISK: subject %q is a wildcard: every run of %s whose branch matches it can assume %s and push images to %s; anyone who can push such a branch gets that right. Prefer one exact branch.",
+				s, in.DeployWorkflow, r.Name, in.ECRRepository))
 		}
 	}
-	cond := map[string]map[string][]string{"StringEquals": {AudKey: {STSAudience}}}
-	if subOp == "StringEquals" {
-		cond["StringEquals"][SubKey] = r.Subjects
-	} else {
-		cond["StringLike"] = map[string][]string{SubKey: r.Subjects}
+	cond := map[string]map[string][]string{"StringEquals": {AudKey: {STSAudience}, RepositoryIDKey: {in.RepoID}}}
+	put := func(key string, values []string) {
+		op := "StringEquals"
+		for _, v := range values {
+			if strings.ContainsAny(v, "*?") {
+				op = "StringLike"
+			}
+		}
+		if cond[op] == nil {
+			cond[op] = map[string][]string{}
+		}
+		cond[op][key] = values
 	}
+	put(SubKey, r.Subjects)
+	put(WorkflowRefKey, []string{r.WorkflowRef})
 	return Document{Version: policyVersion, Statement: []Statement{{
 		Sid:       "GitHubActionsOIDC",
 		Effect:    "Allow",

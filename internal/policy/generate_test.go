@@ -23,6 +23,7 @@ func sampleInputs() Inputs {
 		Region:        "eu-west-1",
 		GitHubOwner:   "acme",
 		GitHubRepo:    "shop",
+		RepoID:        "123456789",
 		ECRRepository: "acme/shop",
 		Cluster:       "prod-eks",
 		Environments: []Environment{
@@ -144,7 +145,7 @@ func TestOneRolePerEnvironment(t *testing.T) {
 			t.Errorf("%s access entry = %+v", r.Name, r.AccessEntry)
 		}
 		all := strings.Join(r.PermissionPolicy.Statement[0].Action, ",")
-		if all != "ecr:BatchGetImage,ecr:DescribeImages,ecr:DescribeRepositories" {
+		if all != "ecr:BatchGetImage,ecr:DescribeImageScanFindings,ecr:DescribeImages,ecr:DescribeRepositories" {
 			t.Errorf("%s ECR actions = %s, want read-only", r.Name, all)
 		}
 		if strings.Contains(string(r.PermissionPolicy.JSON()), "GetAuthorizationToken") {
@@ -229,9 +230,15 @@ func TestLeastPrivilegeProperties(t *testing.T) {
 		if r.AccessEntry != nil {
 			all += r.AccessEntry.PolicyARN
 		}
-		for _, bad := range []string{"ClusterAdmin", "AmazonEKSAdminPolicy", "AmazonEKSClusterPolicy", "WorkerNode", "StringLike"} {
+		for _, bad := range []string{"ClusterAdmin", "AmazonEKSAdminPolicy", "AmazonEKSClusterPolicy", "WorkerNode"} {
 			if strings.Contains(all, bad) {
 				t.Errorf("%s mentions %s", r.Name, bad)
+			}
+		}
+		// The only pattern: the plan role's pull request number in refs/pull/*/merge.
+		for key, values := range r.TrustPolicy.Statement[0].Condition["StringLike"] {
+			if r.Kind != KindPlan || key != WorkflowRefKey || len(values) != 1 || !strings.HasSuffix(values[0], "/.github/workflows/pr.yml@refs/pull/*/merge") {
+				t.Errorf("%s: StringLike %s %v", r.Name, key, values)
 			}
 		}
 	}
@@ -299,7 +306,11 @@ func TestInvalidInputs(t *testing.T) {
 		{"Environments", "name of the build role", func(in *Inputs) { in.Environments[0].Name = "build" }},
 		{"Environments", "name of the plan role", func(in *Inputs) { in.Environments[0].Name = "Plan" }},
 		{"Branch", "plain branch", func(in *Inputs) { in.Branch = "a:b" }},
-		{"OwnerID/RepoID", "set both", func(in *Inputs) { in.OwnerID = "5" }},
+		{"RepoID", "gh api repos/acme/shop --jq .id", func(in *Inputs) { in.RepoID = "" }},
+		{"RepoID", "digits only", func(in *Inputs) { in.RepoID = "acme/shop" }},
+		{"OwnerID", "numeric owner ID", func(in *Inputs) { in.OwnerID = "acme" }},
+		{"DeployWorkflow", "under .github/workflows/", func(in *Inputs) { in.DeployWorkflow = ".github/workflows/deploy.yml" }},
+		{"PRWorkflow", "under .github/workflows/", func(in *Inputs) { in.PRWorkflow = "pr" }},
 		{"RoleName", "at most 64", func(in *Inputs) { in.Environments[0].Name = strings.Repeat("e", 60) }},
 	}
 	for _, c := range cases {
@@ -332,21 +343,73 @@ func TestParseEnvironments(t *testing.T) {
 	}
 }
 
+// job is what a GitHub job presents: its sub, repository_id and job_workflow_ref.
+func job(sub, repoID, workflowRef string) map[string]any {
+	return map[string]any{"aud": STSAudience, "sub": sub, "repository_id": repoID, "job_workflow_ref": workflowRef}
+}
+
+const (
+	deployOnMain = "acme/shop/.github/workflows/deploy.yml@refs/heads/main"
+	prMerge      = "acme/shop/.github/workflows/pr.yml@refs/pull/42/merge"
+)
+
 func TestGeneratedTrustAdmitsExactlyTheConfiguredJobs(t *testing.T) {
-	b, _ := Generate(sampleInputs())
+	in := sampleInputs()
+	in.PlanRole = true
+	b, _ := Generate(in)
 	allowed := map[string]string{
 		"repo:acme/shop:ref:refs/heads/main": "ship-shop-build",
 		"repo:acme/shop:environment:dev":     "ship-shop-dev",
 		"repo:acme/shop:environment:prod":    "ship-shop-prod",
+		"repo:acme/shop:pull_request":        "ship-shop-plan",
 	}
-	others := []string{"repo:acme/shop:ref:refs/heads/feature", "repo:acme/shop:pull_request", "repo:acme/shop-fork:environment:prod"}
+	others := []string{"repo:acme/shop:ref:refs/heads/feature", "repo:acme/shop-fork:environment:prod"}
 	for _, r := range b.Roles {
-		for _, sub := range append(others, "repo:acme/shop:ref:refs/heads/main", "repo:acme/shop:environment:dev", "repo:acme/shop:environment:prod") {
-			got := Evaluate(r.TrustPolicy.JSON(), map[string]any{"aud": STSAudience, "sub": sub}, GitHubIssuerHost).Allowed
+		for _, sub := range append(others, "repo:acme/shop:ref:refs/heads/main", "repo:acme/shop:environment:dev", "repo:acme/shop:environment:prod", "repo:acme/shop:pull_request") {
+			wf := deployOnMain
+			if strings.HasSuffix(sub, ":pull_request") {
+				wf = prMerge
+			}
+			got := Evaluate(r.TrustPolicy.JSON(), job(sub, "123456789", wf), GitHubIssuerHost).Allowed
 			if want := allowed[sub] == r.Name; got != want {
 				t.Errorf("%s with sub %s: allowed = %v, want %v", r.Name, sub, got, want)
 			}
 		}
+	}
+}
+
+// TestTrustPinsRepositoryIDAndWorkflow: the right sub is not enough. A
+// re-created repository of the same name (another repository_id) and another
+// workflow file or ref of the same repository are refused by every CI role,
+// each with a hint that names what differs.
+func TestTrustPinsRepositoryIDAndWorkflow(t *testing.T) {
+	in := sampleInputs()
+	in.PlanRole = true
+	b, _ := Generate(in)
+	cases := []struct {
+		role, sub, repoID, wf, hint string
+	}{
+		{"ship-shop-prod", "repo:acme/shop:environment:prod", "987654321", deployOnMain, `repository_id "987654321"`},
+		{"ship-shop-prod", "repo:acme/shop:environment:prod", "123456789", "acme/shop/.github/workflows/evil.yml@refs/heads/main", "workflow file .github/workflows/evil.yml"},
+		{"ship-shop-prod", "repo:acme/shop:environment:prod", "123456789", "acme/shop/.github/workflows/deploy.yml@refs/heads/feature", "on refs/heads/feature"},
+		{"ship-shop-prod", "repo:acme/shop:environment:prod", "123456789", "other/lib/.github/workflows/deploy.yml@refs/heads/main", "reusable workflow"},
+		{"ship-shop-build", "repo:acme/shop:ref:refs/heads/main", "987654321", deployOnMain, "re-created"},
+		{"ship-shop-build", "repo:acme/shop:ref:refs/heads/main", "123456789", "acme/shop/.github/workflows/release.yml@refs/heads/main", "workflow file .github/workflows/release.yml"},
+		{"ship-shop-plan", "repo:acme/shop:pull_request", "123456789", "acme/shop/.github/workflows/lint.yml@refs/pull/7/merge", "workflow file .github/workflows/lint.yml"},
+		{"ship-shop-plan", "repo:acme/shop:pull_request", "987654321", prMerge, `repository_id "987654321"`},
+	}
+	for _, c := range cases {
+		r, _ := b.Role(c.role)
+		res := Evaluate(r.TrustPolicy.JSON(), job(c.sub, c.repoID, c.wf), GitHubIssuerHost)
+		problems := strings.Join(res.Problems(), "\n")
+		if res.Allowed || !strings.Contains(problems, c.hint) {
+			t.Errorf("%s, repository_id %s, workflow %s: allowed=%v, problems:\n%s\nwant a hint with %q", c.role, c.repoID, c.wf, res.Allowed, problems, c.hint)
+		}
+	}
+	// A token without the claims (not GitHub's, or too old a GHES) is refused too.
+	prod, _ := b.Role("ship-shop-prod")
+	if res := Evaluate(prod.TrustPolicy.JSON(), map[string]any{"aud": STSAudience, "sub": "repo:acme/shop:environment:prod"}, GitHubIssuerHost); res.Allowed {
+		t.Error("a token without repository_id and job_workflow_ref was allowed")
 	}
 }
 

@@ -40,6 +40,10 @@ func failureHint(c parsedCondition, negated bool, presented []string) string {
 	switch strings.ToLower(claim) {
 	case "sub":
 		return subHint(presented[0], c.Values)
+	case "repository_id":
+		return repositoryIDHint(presented[0], c.Values)
+	case "job_workflow_ref":
+		return workflowRefHint(presented[0], c.Values)
 	case "aud":
 		return fmt.Sprintf("the token's audience is %s but the trust policy requires %s: request the token with audience=%s (the default of aws-actions/configure-aws-credentials) or add that audience to the policy and the provider's client IDs",
 			quoteList(presented), quoteList(c.Values), firstOr(c.Values, STSAudience))
@@ -149,4 +153,44 @@ func firstOr(ss []string, d string) string {
 		return ss[0]
 	}
 	return d
+}
+
+// repositoryIDHint: the name may match while the ID does not, which is the
+// point of pinning it (a re-created or transferred repository).
+func repositoryIDHint(presented string, expected []string) string {
+	return fmt.Sprintf("the token comes from repository_id %q, but the role trusts only repository_id %s: a repository deleted and re-created under the same name, or another repository renamed to it, has another ID, and AWS refuses it on purpose. "+
+		"If this token's repository is the one that deploys, run bootstrap again with --github-repo-id %s (check with `gh api repos/OWNER/REPO --jq .id`); otherwise it must not get this role",
+		presented, quoteList(expected), presented)
+}
+
+// workflowRef is a parsed job_workflow_ref: OWNER/REPO/.github/workflows/FILE@REF.
+type workflowRef struct{ repo, file, ref string }
+
+func parseWorkflowRef(s string) (workflowRef, bool) {
+	path, ref, ok := strings.Cut(s, "@")
+	repo, file, ok2 := strings.Cut(path, "/.github/workflows/")
+	if !ok || !ok2 {
+		return workflowRef{}, false
+	}
+	return workflowRef{repo: repo, file: file, ref: ref}, true
+}
+
+// workflowRefHint says which part differs: the repository (a reusable
+// workflow of another one, or a rename), the workflow file, or the ref.
+func workflowRefHint(presented string, expected []string) string {
+	p, ok := parseWorkflowRef(presented)
+	e, ok2 := parseWorkflowRef(firstOr(expected, ""))
+	allowed := quoteList(expected)
+	switch {
+	case !ok || !ok2:
+		return fmt.Sprintf("job_workflow_ref is %q; the role trusts only %s: run the job from that workflow", presented, allowed)
+	case !strings.EqualFold(p.repo, e.repo):
+		return fmt.Sprintf("job_workflow_ref is %q: the job runs a reusable workflow of %s (or the repository was renamed), but the role trusts only %s: call ship from the repository's own workflow file, or run bootstrap again with the repository's current name",
+			presented, p.repo, allowed)
+	case p.file != e.file:
+		return fmt.Sprintf("the job runs workflow file .github/workflows/%s, but the role trusts only .github/workflows/%s (job_workflow_ref %s): no other workflow file may assume it, even on the trusted branch; run this step in %s, or, if %s is now the deploy workflow, run bootstrap again with --deploy-workflow %s (--pr-workflow for the plan role)",
+			p.file, e.file, allowed, e.file, p.file, p.file)
+	}
+	return fmt.Sprintf("the workflow .github/workflows/%s ran on %s, but the role trusts it only on %s (job_workflow_ref %s): run it from that ref",
+		p.file, p.ref, e.ref, allowed)
 }

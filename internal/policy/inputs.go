@@ -25,10 +25,20 @@ type Inputs struct {
 	Partition   string // "aws" when empty
 	GitHubOwner string
 	GitHubRepo  string
-	// OwnerID and RepoID, when both set, switch subjects to GitHub's
-	// immutable format repo:OWNER@ID/REPO@ID:...
-	OwnerID string
+	// RepoID is the repository's immutable numeric ID (GitHub's
+	// repository_id claim), required: every CI role's trust pins it, so a
+	// renamed, deleted or re-created repository of the same name gets
+	// nothing. With OwnerID it also switches subjects to GitHub's immutable
+	// format repo:OWNER@ID/REPO@ID:...
 	RepoID  string
+	OwnerID string
+	// DeployWorkflow is the workflow file (under .github/workflows/) whose
+	// jobs may assume the build and environment roles; PRWorkflow the one
+	// whose pull_request jobs may assume the plan role. Their
+	// job_workflow_ref is pinned, so another workflow file, even one merged
+	// to the trusted branch, cannot assume a role.
+	DeployWorkflow string
+	PRWorkflow     string
 	// IncludeNameSubjects also trusts the name-based subject when the
 	// immutable format is in use (for the migration window).
 	IncludeNameSubjects bool
@@ -57,10 +67,12 @@ func (e *InputError) Error() string {
 }
 
 var (
-	accountRe   = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
-	ghNameRe    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
-	ghIDRe      = regexp.MustCompile(`^[0-9]{1,20}$`)
+	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	ghNameRe  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,100}$`)
+	ghIDRe    = regexp.MustCompile(`^[0-9]{1,20}$`)
+	// workflowRe: a file directly under .github/workflows/, as GitHub runs them.
+	workflowRe  = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}\.ya?ml$`)
 	ecrRepoRe   = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	clusterRe   = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
 	namespaceRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
@@ -71,7 +83,16 @@ var (
 
 var partitions = map[string]bool{"aws": true, "aws-cn": true, "aws-us-gov": true}
 
-// WithDefaults fills Partition and Branch.
+// repoIDFix says where to find the ID when it is missing, and what it must
+// look like when it is wrong.
+func repoIDFix(in Inputs) string {
+	if in.RepoID == "" {
+		return "the repository ID is required: every role's trust pins it, so a renamed or re-created repository of the same name gets nothing; " + RepoIDHelp(in.GitHubOwner, in.GitHubRepo)
+	}
+	return "use the numeric repository ID (digits only, not OWNER/REPO); " + RepoIDHelp(in.GitHubOwner, in.GitHubRepo)
+}
+
+// WithDefaults fills Partition, Branch and the workflow files.
 func (in Inputs) WithDefaults() Inputs {
 	if in.Partition == "" {
 		in.Partition = "aws"
@@ -79,7 +100,28 @@ func (in Inputs) WithDefaults() Inputs {
 	if in.Branch == "" {
 		in.Branch = "main"
 	}
+	if in.DeployWorkflow == "" {
+		in.DeployWorkflow = DefaultDeployWorkflow
+	}
+	if in.PRWorkflow == "" {
+		in.PRWorkflow = DefaultPRWorkflow
+	}
 	return in
+}
+
+// Default workflow files: the repository's own .github/workflows/deploy.yml
+// (build, staging, prod) and pr.yml (the opt-in plan job).
+const (
+	DefaultDeployWorkflow = "deploy.yml"
+	DefaultPRWorkflow     = "pr.yml"
+)
+
+// RepoIDHelp says where a repository's numeric ID is found.
+func RepoIDHelp(owner, repo string) string {
+	if owner == "" || repo == "" {
+		owner, repo = "OWNER", "REPO"
+	}
+	return fmt.Sprintf("pass the repository's numeric ID (--github-repo-id): `gh api repos/%s/%s --jq .id`, or `curl -s https://api.github.com/repos/%s/%s | jq .id` (private repositories need a token), or the repository_id that doctor prints for a token of one of its jobs", owner, repo, owner, repo)
 }
 
 // Validate checks every field and returns the first *InputError.
@@ -95,8 +137,10 @@ func (in Inputs) Validate() error {
 		{"Partition", in.Partition, partitions[in.Partition], "use aws, aws-cn or aws-us-gov"},
 		{"GitHubOwner", in.GitHubOwner, ghNameRe.MatchString(in.GitHubOwner), "use the GitHub user or organization name"},
 		{"GitHubRepo", in.GitHubRepo, ghNameRe.MatchString(in.GitHubRepo), "use the repository name without the owner"},
-		{"OwnerID", in.OwnerID, in.OwnerID == "" || ghIDRe.MatchString(in.OwnerID), "use the numeric owner ID or leave it empty"},
-		{"RepoID", in.RepoID, in.RepoID == "" || ghIDRe.MatchString(in.RepoID), "use the numeric repository ID or leave it empty"},
+		{"RepoID", in.RepoID, ghIDRe.MatchString(in.RepoID), repoIDFix(in)},
+		{"OwnerID", in.OwnerID, in.OwnerID == "" || ghIDRe.MatchString(in.OwnerID), "use the numeric owner ID (`gh api users/OWNER --jq .id`) or leave it empty"},
+		{"DeployWorkflow", in.DeployWorkflow, workflowRe.MatchString(in.DeployWorkflow), "name the deploy workflow's file under .github/workflows/, e.g. deploy.yml"},
+		{"PRWorkflow", in.PRWorkflow, workflowRe.MatchString(in.PRWorkflow), "name the pull request workflow's file under .github/workflows/, e.g. pr.yml"},
 		{"ECRRepository", in.ECRRepository, len(in.ECRRepository) >= 2 && len(in.ECRRepository) <= 256 && ecrRepoRe.MatchString(in.ECRRepository), "use a lowercase ECR repository name such as team/app"},
 		{"Cluster", in.Cluster, clusterRe.MatchString(in.Cluster), "use the EKS cluster name (letters, digits, - and _)"},
 	}
@@ -104,9 +148,6 @@ func (in Inputs) Validate() error {
 		if !c.ok {
 			return &InputError{Field: c.field, Value: c.value, Fix: c.fix}
 		}
-	}
-	if (in.OwnerID == "") != (in.RepoID == "") {
-		return &InputError{Field: "OwnerID/RepoID", Value: in.OwnerID + "/" + in.RepoID, Fix: "set both IDs for the immutable subject format, or neither"}
 	}
 	if err := in.validateBranch(); err != nil {
 		return err

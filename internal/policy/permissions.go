@@ -22,7 +22,8 @@ var PushActions = []Grant{
 
 // BuildActions are what the build role may do on the one repository.
 var BuildActions = append(append([]Grant(nil), PushActions...),
-	Grant{"ecr:DescribeImages", "looks up the revision tag first, so publishing a revision twice returns the existing digest instead of pushing again"})
+	Grant{"ecr:DescribeImages", "looks up the revision tag first, so publishing a revision twice returns the existing digest instead of pushing again"},
+	Grant{"ecr:DescribeImageScanFindings", "reads the pushed image's scan findings, so publish reports the vulnerability verdict"})
 
 // ReadActions are what an environment role may do on the one repository:
 // resolve a revision tag to its digest and check the image exists, through
@@ -31,6 +32,7 @@ var ReadActions = []Grant{
 	{"ecr:DescribeImages", "tag -> digest and existence of the revision being deployed or promoted (ECR API, no registry login)"},
 	{"ecr:BatchGetImage", "reads the manifest by tag or digest to confirm the digest (ECR API, no registry login)"},
 	{"ecr:DescribeRepositories", "read-only, this repository only: \"repository missing\" instead of a bare 403"},
+	{"ecr:DescribeImageScanFindings", "reads the image's scan findings: the vulnerability gate of a promote to a protected environment"},
 }
 
 // LoginGrant is the registry login only the build role gets: environment

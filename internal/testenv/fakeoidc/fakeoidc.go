@@ -33,6 +33,7 @@ type Claims struct {
 	NotBefore      time.Time
 	IssuedAt       time.Time
 	Repository     string
+	RepositoryID   string // GitHub's immutable repository_id, a decimal string as GitHub sends it
 	Ref            string
 	Environment    string
 	JobWorkflowRef string
@@ -150,6 +151,7 @@ func (i *Issuer) mint(c Claims, key *rsa.PrivateKey) string {
 	set("iss", first(c.Issuer, i.URL))
 	set("sub", c.Subject)
 	set("repository", c.Repository)
+	set("repository_id", c.RepositoryID)
 	set("ref", c.Ref)
 	set("environment", c.Environment)
 	set("job_workflow_ref", c.JobWorkflowRef)
