@@ -14,6 +14,7 @@ require (
 	github.com/aws/smithy-go v1.28.9
 	github.com/dagger/otel-go v1.43.1-0.20260515012101-af7cd0684887
 	github.com/google/go-containerregistry v0.22.1
+	github.com/in-toto/attestation v1.2.0
 	github.com/pmezard/go-difflib v1.0.0
 	go.opentelemetry.io/otel/sdk v1.43.0
 	golang.org/x/crypto v0.48.0
