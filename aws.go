@@ -45,6 +45,7 @@ type RegistrySettings struct {
 	Address  string
 	Username string
 	Password *dagger.Secret
+	Api      *dagger.Service
 }
 
 // WithGithubOidc takes the web identity token from GitHub Actions (the job needs `permissions: id-token: write`).
@@ -116,9 +117,13 @@ func (m *Ship) WithRegistry(
 	username string,
 	// Password or token.
 	password *dagger.Secret,
+	// The registry's API as a service, for a registry on this machine's loopback (e.g. tcp://localhost:5000):
+	// the engine pushes there itself, ship's own code attaches the attestations through this.
+	// +optional
+	api *dagger.Service,
 ) *Ship {
 	c := *m
-	c.Registry = &RegistrySettings{Address: address, Username: username, Password: password}
+	c.Registry = &RegistrySettings{Address: address, Username: username, Password: password, Api: api}
 	return &c
 }
 
@@ -180,6 +185,10 @@ func (m *Ship) ensurePublished(ctx context.Context, repository, revision string,
 	if err != nil {
 		return "", err
 	}
+	if err := target.checkAttestable(); err != nil {
+		return "", err
+	}
+	started := time.Now()
 	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, tags, func(ctx context.Context, tags []string) (string, error) {
 		if test {
 			if _, err := m.Test(ctx); err != nil {
@@ -193,6 +202,9 @@ func (m *Ship) ensurePublished(ctx context.Context, repository, revision string,
 	}
 	if res.Reused {
 		fmt.Fprintf(os.Stderr, "%s:%s is already published: %s\n", target.repository, revision, reused)
+	}
+	if err := m.attestPublished(ctx, target, res.Ref, revision, platforms, !res.Reused, started); err != nil {
+		return "", fmt.Errorf("%s is pushed, but its attestations are not: %w", res.Ref, err)
 	}
 	return res.Ref, nil
 }
@@ -235,6 +247,7 @@ func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision st
 type pushTarget struct {
 	repository, host, username string
 	password                   *dagger.Secret
+	api                        *dagger.Service // the registry's API, when the module cannot reach host directly
 	lookup                     publish.Registry
 }
 
@@ -245,7 +258,7 @@ func (m *Ship) pushTarget(ctx context.Context, repository string, create bool) (
 		if !strings.HasPrefix(repo, m.Registry.Address+"/") {
 			repo = m.Registry.Address + "/" + strings.TrimPrefix(repository, "/")
 		}
-		t := &pushTarget{repository: repo, host: m.Registry.Address, username: m.Registry.Username, password: m.Registry.Password}
+		t := &pushTarget{repository: repo, host: m.Registry.Address, username: m.Registry.Username, password: m.Registry.Password, api: m.Registry.Api}
 		t.lookup = engineRegistry{target: t}
 		return t, nil
 	}

@@ -199,7 +199,8 @@ func (s *suite) target() []string {
 }
 
 func (s *suite) withRegistry() []string {
-	return []string{"with-registry", "--address", s.registry.Host, "--username", registryUser, "--password", "env:SHIP_REGISTRY_PASSWORD"}
+	return []string{"with-registry", "--address", s.registry.Host, "--username", registryUser, "--password", "env:SHIP_REGISTRY_PASSWORD",
+		"--api", "tcp://" + s.registry.Host}
 }
 
 // pip is the with-pip-index prefix, when the machine needs a package index of its own.
