@@ -47,7 +47,7 @@ func (m *Ship) Sbom(
 	if err != nil {
 		return nil, fmt.Errorf("find %s in its registry: %v", image, err)
 	}
-	ims, err := attest.Resolve(ctx, ref.Context().Digest(desc.Digest.String()), opts...)
+	ims, err := attest.Resolve(ctx, ref.Context().Digest(desc.Digest.String()), "", opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +63,9 @@ func (m *Ship) Sbom(
 }
 
 // attestPublished attaches what the image at ref (repository:tag@digest) lacks: the SBOM of each platform
-// image, and, when this run built it (built), the provenance on the root and on each platform image.
-func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, revision string, platforms []dagger.Platform, built bool, started time.Time) error {
+// image, and, when this run built it (built holds the containers it pushed, by platform), the provenance on
+// the root and on each platform image.
+func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, revision string, platforms []dagger.Platform, built map[string]*dagger.Container, started time.Time) error {
 	ctx, span := Tracer().Start(ctx, "attest")
 	defer span.End()
 	digest, err := publish.DigestOf(ref)
@@ -79,19 +80,28 @@ func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, rev
 	if err != nil {
 		return err
 	}
-	ims, err := attest.Resolve(ctx, root, opts...)
+	single := ""
+	if len(platforms) == 1 {
+		single = string(platforms[0])
+	}
+	ims, err := attest.Resolve(ctx, root, single, opts...)
 	if err != nil {
 		return err
 	}
 	var done []string
 	for _, img := range ims.Platforms {
-		res, err := m.attachSBOM(ctx, target, root.Context().Digest(img.Digest), img.Platform, opts)
-		if err != nil {
+		res, err := m.attachSBOM(ctx, target, root.Context().Digest(img.Digest), img.Platform, builtFor(built, img.Platform), opts)
+		switch {
+		case err != nil && built != nil:
 			return err
+		case err != nil:
+			// A reused image is the release either way; its missing SBOM is reported, not fatal.
+			done = append(done, fmt.Sprintf("SBOM %s not attached: %v", img.Platform, err))
+		default:
+			done = append(done, describe("SBOM "+img.Platform, res))
 		}
-		done = append(done, describe("SBOM "+img.Platform, res))
 	}
-	if built {
+	if built != nil {
 		res, err := m.attachProvenance(ctx, root, ims, revision, platforms, started, opts)
 		if err != nil {
 			return err
@@ -124,17 +134,30 @@ func describe(what string, res attest.Result) string {
 	return what + " " + res.Digest + " (attached)"
 }
 
-// attachSBOM makes the SBOM of one platform image from the image itself, unless it already has one.
-func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Digest, platform string, opts []remote.Option) (attest.Result, error) {
+// builtFor is the container this run pushed for a platform, or nil.
+func builtFor(built map[string]*dagger.Container, platform string) *dagger.Container {
+	for p, ctr := range built {
+		if attest.SamePlatform(p, platform) {
+			return ctr
+		}
+	}
+	return nil
+}
+
+// attachSBOM makes the SBOM of one platform image from the image itself, unless it already has one: from
+// the container this run pushed (ctr), or else pulled back from the registry by digest.
+func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Digest, platform string, ctr *dagger.Container, opts []remote.Option) (attest.Result, error) {
 	if found, err := attest.Find(ctx, img, sbom.MediaType, opts...); err != nil || len(found) > 0 {
 		if err != nil {
 			return attest.Result{}, err
 		}
 		return attest.Result{Digest: found[0].Digest.String(), Existing: true}, nil
 	}
-	ctr := dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(platform)}).
-		WithRegistryAuth(target.host, target.username, target.password).
-		From(img.String())
+	if ctr == nil {
+		ctr = dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(platform)}).
+			WithRegistryAuth(target.host, target.username, target.password).
+			From(img.String())
+	}
 	in, err := imageContents(ctx, ctr)
 	if err != nil {
 		return attest.Result{}, fmt.Errorf("read the packages of %s: %w", img, err)

@@ -189,13 +189,16 @@ func (m *Ship) ensurePublished(ctx context.Context, repository, revision string,
 		return "", err
 	}
 	started := time.Now()
+	var built map[string]*dagger.Container // what this run pushed, by platform: the SBOM reads it
 	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, tags, func(ctx context.Context, tags []string) (string, error) {
 		if test {
 			if _, err := m.Test(ctx); err != nil {
 				return "", err
 			}
 		}
-		return m.buildAndPush(ctx, target, revision, tags, platforms)
+		digest, variants, err := m.buildAndPush(ctx, target, revision, tags, platforms)
+		built = variants
+		return digest, err
 	})
 	if err != nil {
 		return "", err
@@ -203,7 +206,7 @@ func (m *Ship) ensurePublished(ctx context.Context, repository, revision string,
 	if res.Reused {
 		fmt.Fprintf(os.Stderr, "%s:%s is already published: %s\n", target.repository, revision, reused)
 	}
-	if err := m.attestPublished(ctx, target, res.Ref, revision, platforms, !res.Reused, started); err != nil {
+	if err := m.attestPublished(ctx, target, res.Ref, revision, platforms, built, started); err != nil {
 		return "", fmt.Errorf("%s is pushed, but its attestations are not: %w", res.Ref, err)
 	}
 	return res.Ref, nil
@@ -218,15 +221,18 @@ func (m *Ship) publishedRef(ctx context.Context, repository, revision string) (s
 	return publish.Find(ctx, target.repository, target.lookup, revision)
 }
 
-// buildAndPush builds every platform and pushes the image under each tag, returning its digest.
-func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision string, tags []string, platforms []dagger.Platform) (string, error) {
+// buildAndPush builds every platform and pushes the image under each tag, returning its digest and the
+// containers pushed, by platform.
+func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision string, tags []string, platforms []dagger.Platform) (string, map[string]*dagger.Container, error) {
 	variants := make([]*dagger.Container, 0, len(platforms))
+	byPlatform := map[string]*dagger.Container{}
 	for _, p := range platforms {
 		ctr, err := m.Build(ctx, p, revision)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		variants = append(variants, ctr)
+		byPlatform[string(p)] = ctr
 	}
 	digest := ""
 	for _, tag := range tags {
@@ -234,13 +240,13 @@ func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision st
 			WithRegistryAuth(target.host, target.username, target.password).
 			Publish(ctx, target.repository+":"+tag, dagger.ContainerPublishOpts{PlatformVariants: variants})
 		if err != nil {
-			return "", fmt.Errorf("push %s:%s: %v", target.repository, tag, err)
+			return "", nil, fmt.Errorf("push %s:%s: %v", target.repository, tag, err)
 		}
 		if digest, err = publish.DigestOf(ref); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return digest, nil
+	return digest, byPlatform, nil
 }
 
 // pushTarget is where an image goes, the credentials to put it there, and how its tags are looked up.

@@ -198,7 +198,7 @@ func TestResolveIndexAndAttachPerPlatform(t *testing.T) {
 	for tname, tg := range targets(t) {
 		t.Run(tname, func(t *testing.T) {
 			root, want := pushIndex(t, tg, "multi")
-			ims, err := Resolve(ctx, root, tg.opts...)
+			ims, err := Resolve(ctx, root, "", tg.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,12 +243,17 @@ func TestResolveSingleManifest(t *testing.T) {
 	for tname, tg := range targets(t) {
 		t.Run(tname, func(t *testing.T) {
 			ref := pushImage(t, tg, "single")
-			ims, err := Resolve(context.Background(), ref, tg.opts...)
+			ims, err := Resolve(context.Background(), ref, "", tg.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if ims.Index || len(ims.Platforms) != 1 || ims.Platforms[0] != (Image{Digest: ref.DigestStr(), Platform: "linux/amd64"}) {
 				t.Fatalf("resolved %+v", ims)
+			}
+			// With the platform known, the config blob is not read (a push-only ECR role cannot).
+			known, err := Resolve(context.Background(), ref, "linux/riscv64", tg.opts...)
+			if err != nil || known.Platforms[0].Platform != "linux/riscv64" {
+				t.Fatalf("resolved with a known platform: %+v %v", known, err)
 			}
 		})
 	}
@@ -260,5 +265,21 @@ func TestAttachToAMissingImage(t *testing.T) {
 	_, err := Attach(context.Background(), ref, Attestation{ArtifactType: sbomType, Data: []byte("{}")}, tg.opts...)
 	if err == nil || !strings.Contains(err.Error(), "is not in the registry") {
 		t.Fatalf("attaching to a missing image: %v", err)
+	}
+}
+
+func TestSamePlatform(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"linux/amd64", "linux/amd64", true},
+		{"linux/arm64/v8", "linux/arm64", true},
+		{"linux/arm/v7", "linux/arm/v6", false},
+		{"linux/amd64", "linux/arm64", false},
+	} {
+		if got := SamePlatform(tc.a, tc.b); got != tc.want {
+			t.Errorf("SamePlatform(%q, %q) = %v", tc.a, tc.b, got)
+		}
 	}
 }

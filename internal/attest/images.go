@@ -6,6 +6,7 @@ package attest
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -26,13 +27,20 @@ type Images struct {
 
 // Resolve reads the root manifest at ref (repository@sha256:...) and lists its platform images. An index
 // entry without a platform, or for unknown/unknown (BuildKit's own attestation manifests), is not an image.
-func Resolve(ctx context.Context, ref name.Digest, opts ...remote.Option) (Images, error) {
+// single is the platform of a root that is a lone manifest, when the caller knows it (publish built it):
+// otherwise it is read from the image config, a blob read that ECR's push-only build role may not do.
+func Resolve(ctx context.Context, ref name.Digest, single string, opts ...remote.Option) (Images, error) {
 	opts = append(opts, remote.WithContext(ctx))
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
 		return Images{}, fmt.Errorf("attest: read %s: %w", ref, err)
 	}
 	out := Images{Root: Image{Digest: desc.Digest.String()}}
+	if !desc.MediaType.IsIndex() && single != "" {
+		out.Root.Platform = single
+		out.Platforms = []Image{out.Root}
+		return out, nil
+	}
 	if !desc.MediaType.IsIndex() {
 		cfg, err := desc.Image()
 		if err != nil {
@@ -71,10 +79,22 @@ func Resolve(ctx context.Context, ref name.Digest, opts ...remote.Option) (Image
 func (im Images) Platform(platform string) (Image, error) {
 	var have []string
 	for _, p := range im.Platforms {
-		if p.Platform == platform {
+		if SamePlatform(p.Platform, platform) {
 			return p, nil
 		}
 		have = append(have, p.Platform)
 	}
 	return Image{}, fmt.Errorf("the image has no %s platform (it has %v): pass --platform with one of them", platform, have)
+}
+
+// SamePlatform compares os/arch[/variant] strings, taking arm64 and arm64/v8 as the same platform (BuildKit
+// writes the variant, users and Dagger often do not).
+func SamePlatform(a, b string) bool { return normPlatform(a) == normPlatform(b) }
+
+func normPlatform(p string) string {
+	p = strings.TrimSpace(p)
+	if strings.HasSuffix(p, "/arm64/v8") {
+		return strings.TrimSuffix(p, "/v8")
+	}
+	return p
 }
