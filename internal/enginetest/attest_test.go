@@ -10,9 +10,14 @@ package enginetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -233,4 +238,51 @@ func TestAttestations(t *testing.T) {
 			t.Fatalf("publish to a loopback registry without --api:\n%s", r)
 		}
 	})
+}
+
+// BenchmarkPublishAttestations publishes fresh revisions with this module and with a peer, the same
+// project at a commit before attestations (SHIP_ATTEST_PEER, e.g. 254c822), alternately against the same
+// registry, and reports the median of each and their difference (issue 18's target: at most 5 s more).
+//
+//	SHIP_ATTEST_PEER=254c822 .ci/engine-test -run '^$' -bench PublishAttestations -benchtime 1x
+func BenchmarkPublishAttestations(b *testing.B) {
+	rev := os.Getenv("SHIP_ATTEST_PEER")
+	if rev == "" {
+		b.Fatal("SHIP_ATTEST_PEER must name a commit of this repository without attestations (the peer), e.g. 254c822")
+	}
+	s := setup(b)
+	peer := b.TempDir()
+	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", s.root, rev, peer)
+	if out, err := archive.CombinedOutput(); err != nil {
+		b.Fatalf("export the peer %s: %v\n%s", rev, err, out)
+	}
+	peerSuite := *s
+	peerSuite.root = peer
+	repo := s.registry.Host + "/bench-app"
+	plain := []string{"with-registry", "--address", s.registry.Host, "--username", registryUser, "--password", "env:SHIP_REGISTRY_PASSWORD"}
+	publish := func(who *suite, withRegistry []string, revision string) time.Duration {
+		r := who.call(b, join(pip(), withRegistry, []string{"publish", "--repository", repo, "--revision", revision})...)
+		mustSucceed(b, r, repo+":"+revision+"@sha256:")
+		return r.took
+	}
+	stamp := time.Now().Format("150405")
+	// Warm-up: each module is compiled by its first call, and the base layers get cached.
+	publish(&peerSuite, plain, "warm-peer-"+stamp)
+	publish(s, s.withRegistry(), "warm-ours-"+stamp)
+	var ours, theirs []time.Duration
+	for i := 0; i < 3*b.N; i++ {
+		theirs = append(theirs, publish(&peerSuite, plain, fmt.Sprintf("peer-%s-%d", stamp, i)))
+		ours = append(ours, publish(s, s.withRegistry(), fmt.Sprintf("ours-%s-%d", stamp, i)))
+	}
+	mo, mt := median(ours), median(theirs)
+	b.Logf("publish with attestations %v, without (peer %s) %v: medians %v vs %v", ours, rev, theirs, mo, mt)
+	b.ReportMetric(mo.Seconds(), "s/publish-attested")
+	b.ReportMetric(mt.Seconds(), "s/publish-peer")
+	b.ReportMetric((mo - mt).Seconds(), "s/added")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
 }
