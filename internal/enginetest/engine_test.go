@@ -105,10 +105,20 @@ func setup(t testing.TB) *suite {
 	return s
 }
 
-// keepAlive is a testing.TB whose cleanups never run (the registry lives as long as the test binary).
+// keepAlive is a testing.TB whose cleanups never run (the registry lives as long as the test binary). Its
+// temporary directories (the registry's storage and htpasswd) are not the first test's either: that test's
+// would be removed when it ends, and the registry would answer every later test with 400.
 type keepAlive struct{ testing.TB }
 
 func (keepAlive) Cleanup(func()) {}
+
+func (k keepAlive) TempDir() string {
+	dir, err := os.MkdirTemp("", "ship-engine-suite-")
+	if err != nil {
+		k.Fatal(err)
+	}
+	return dir
+}
 
 // result is one dagger call.
 type result struct {
