@@ -9,6 +9,7 @@
 package enginetest
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -229,6 +230,38 @@ func TestAttestations(t *testing.T) {
 		}
 		if n := len(s.referrers(t, pre, intotoType)); n != 0 {
 			t.Errorf("the reused revision got %d provenance statements it has no grounds for", n)
+		}
+	})
+	t.Run("in CI the builder is the token's workflow", func(t *testing.T) {
+		const workflow = "acme/shop/.github/workflows/deploy.yml@refs/heads/main"
+		claims, _ := json.Marshal(map[string]any{"iss": "https://token.actions.githubusercontent.com", "aud": "sts.amazonaws.com",
+			"sub": "repo:acme/shop:ref:refs/heads/main", "repository": "acme/shop", "job_workflow_ref": workflow, "run_id": "42", "run_attempt": "1",
+			"exp": time.Now().Add(time.Hour).Unix()})
+		jwt := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(claims) + ".c2ln"
+		commit := strings.Repeat("5e", 20)
+		cmd := join([]string{"with-web-identity-token", "--token", "env:SHIP_TEST_JWT"}, pip(), s.withRegistry(), []string{"publish", "--repository", repo, "--revision", commit})
+		t.Setenv("SHIP_TEST_JWT", jwt)
+		r := s.call(t, cmd...)
+		mustSucceed(t, r, repo+":"+commit+"@sha256:")
+		if strings.Contains(r.stdout+r.stderr, jwt) {
+			t.Error("the web identity token was printed")
+		}
+		img, err := name.NewDigest(repo + digestOf(strings.TrimSpace(r.stdout)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prov := s.referrers(t, img, intotoType)
+		if len(prov) != 1 {
+			t.Fatalf("%d provenance referrers", len(prov))
+		}
+		st, err := provenance.Parse(s.document(t, img.Context(), prov[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := st.Predicate.BuildDefinition.ResolvedDependencies[0]
+		if st.Predicate.RunDetails.Builder.ID != workflow || src.URI != "git+https://github.com/acme/shop" || src.Digest["gitCommit"] != commit ||
+			st.Predicate.RunDetails.Metadata == nil || st.Predicate.RunDetails.Metadata.InvocationID != "https://github.com/acme/shop/actions/runs/42/attempts/1" {
+			t.Errorf("the provenance does not name the CI run: builder %q, source %+v, metadata %+v", st.Predicate.RunDetails.Builder.ID, src, st.Predicate.RunDetails.Metadata)
 		}
 	})
 	t.Run("a loopback registry without --api is refused before anything is built", func(t *testing.T) {
