@@ -228,6 +228,11 @@ func (m *Ship) attachProvenance(ctx context.Context, root name.Digest, ims attes
 	var done []string
 	for _, s := range subjects {
 		res, err := attest.Attach(ctx, root.Context().Digest(s.Digest), attest.Attestation{ArtifactType: provenance.MediaType, Data: doc, Created: b.FinishedOn}, opts...)
+		if err != nil && ims.Index && s == ims.Root && attest.IsMethodNotAllowed(err) {
+			// ECR refuses referrers of an index (405); the platform images carry the same statement.
+			done = append(done, "provenance not attached to the index (the registry refuses referrers of an index: 405), only to its platform images")
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

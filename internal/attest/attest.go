@@ -14,14 +14,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -224,4 +227,12 @@ type MissingError struct{ Subject, ArtifactType string }
 
 func (e *MissingError) Error() string {
 	return fmt.Sprintf("%s has no %s attestation: publish attaches one (an image published before ship attached them has none)", e.Subject, e.ArtifactType)
+}
+
+// IsMethodNotAllowed tells whether the registry refused a push with 405: ECR answers so to a referrer whose
+// subject is an image index (aws/containers-roadmap#2783), so the caller can fall back to the platform
+// images instead of failing a publish whose image is already pushed.
+func IsMethodNotAllowed(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusMethodNotAllowed
 }

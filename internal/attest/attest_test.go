@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -281,5 +282,35 @@ func TestSamePlatform(t *testing.T) {
 		if got := SamePlatform(tc.a, tc.b); got != tc.want {
 			t.Errorf("SamePlatform(%q, %q) = %v", tc.a, tc.b, got)
 		}
+	}
+}
+
+// TestIndexSubjectRefused stands a registry in front of the in-memory one that refuses, as ECR does, a
+// manifest whose subject is an index with 405: the error is recognised, and the platform image still takes one.
+func TestIndexSubjectRefused(t *testing.T) {
+	inner := ggcrregistry.New(ggcrregistry.WithReferrersSupport(true), ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			body, _ := io.ReadAll(r.Body)
+			if strings.Contains(string(body), `"subject":{"mediaType":"application/vnd.oci.image.index.v1+json"`) {
+				http.Error(w, `{"errors":[{"code":"UNSUPPORTED","message":"Method Not Allowed"}]}`, http.StatusMethodNotAllowed)
+				return
+			}
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	tg := target{host: strings.TrimPrefix(srv.URL, "http://"), referrerAPI: true}
+	root, platforms := pushIndex(t, tg, "ecr-like")
+	_, err := Attach(context.Background(), root, Attestation{ArtifactType: provType, Data: []byte("{}")}, tg.opts...)
+	if !IsMethodNotAllowed(err) {
+		t.Fatalf("attaching to an index on a registry that refuses it: %v, want a 405", err)
+	}
+	if _, err := Attach(context.Background(), root.Context().Digest(platforms["linux/amd64"]), Attestation{ArtifactType: provType, Data: []byte("{}")}, tg.opts...); err != nil {
+		t.Fatalf("attaching to a platform image: %v", err)
+	}
+	if IsMethodNotAllowed(errors.New("405")) {
+		t.Error("a plain error was taken for a 405")
 	}
 }
