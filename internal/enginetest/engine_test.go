@@ -68,6 +68,9 @@ func TestMain(m *testing.M) {
 	if shared != nil {
 		shared.cluster.Stop()
 	}
+	for _, dir := range suiteDirs {
+		os.RemoveAll(dir)
+	}
 	os.Exit(code)
 }
 
@@ -117,8 +120,12 @@ func (k keepAlive) TempDir() string {
 	if err != nil {
 		k.Fatal(err)
 	}
+	suiteDirs = append(suiteDirs, dir)
 	return dir
 }
+
+// suiteDirs are removed when the test binary ends.
+var suiteDirs []string
 
 // result is one dagger call.
 type result struct {
