@@ -381,7 +381,7 @@ func TestLocalTour(t *testing.T) {
 		if r.err == nil {
 			t.Fatalf("the failing deploy succeeded:\n%s", r)
 		}
-		for _, want := range []string{"ImagePullBackOff", "rolled back deployment/fastapi-app to revision", digestOf(ref2), "healthy again"} {
+		for _, want := range []string{"ImagePullBackOff", "`deployment/fastapi-app`: rolled back from revision", digestOf(ref2), "healthy again", "(the deploy report is above)"} {
 			if !strings.Contains(r.stderr, want) {
 				t.Fatalf("the failure does not say %q:\n%s", want, r)
 			}
