@@ -87,6 +87,8 @@ type Bundle struct {
 	Namespaces []string
 	// LegacyRoleName is the single role earlier versions created.
 	LegacyRoleName string
+	// SigningKey is the KMS key that signs attestations (build role only).
+	SigningKey SigningKey
 	Warnings       []string
 }
 
@@ -148,6 +150,7 @@ func Generate(in Inputs) (Bundle, error) {
 			b.Roles = append(b.Roles, runtimeRole(in, e))
 		}
 	}
+	b.SigningKey = signingKey(in, b.Roles)
 	return b, nil
 }
 
