@@ -89,7 +89,7 @@ type Bundle struct {
 	LegacyRoleName string
 	// SigningKey is the KMS key that signs attestations (build role only).
 	SigningKey SigningKey
-	Warnings       []string
+	Warnings   []string
 }
 
 // Role returns the role named name.
