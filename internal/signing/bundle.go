@@ -64,8 +64,10 @@ func Sign(ctx context.Context, s Signer, payloadType string, payload []byte) (*B
 	return &Bundle{
 		MediaType:            BundleMediaType,
 		VerificationMaterial: VerificationMaterial{PublicKey: &PublicKeyIdentifier{Hint: hint}},
+		// No keyid, as sigstore-go writes it: go-securesystemslib's DSSE verifier
+		// compares a keyid to its own hex key ID and skips a signature that differs.
 		DSSEEnvelope: &Envelope{Payload: append([]byte(nil), payload...), PayloadType: payloadType,
-			Signatures: []Signature{{Sig: sig, KeyID: hint}}},
+			Signatures: []Signature{{Sig: sig}}},
 	}, nil
 }
 

@@ -64,8 +64,8 @@ func (s *KeySigner) PublicKey() *ecdsa.PublicKey { return &s.key.PublicKey }
 func (s *KeySigner) Describe() string { return s.desc }
 
 // KeyHint identifies a public key the way sigstore-go's keypairs do:
-// base64(SHA-256(PKIX DER)). It is the bundle's verificationMaterial.publicKey.hint
-// and the DSSE keyid, so a verifier can tell "another key" from "tampered".
+// base64(SHA-256(PKIX DER)). It is the bundle's verificationMaterial.publicKey.hint,
+// so a verifier can tell "another key" from "tampered".
 func KeyHint(pub *ecdsa.PublicKey) string {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil { // only for keys on curves x509 cannot encode; P-256 always can
