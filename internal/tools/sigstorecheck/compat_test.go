@@ -16,15 +16,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"dagger/ship/internal/signing"
+	"dagger/ship/internal/testenv/fakeaws"
 )
 
 var subjectDigest = sha256.Sum256([]byte("the image manifest"))
@@ -58,12 +64,35 @@ func sigstoreVerify(t *testing.T, bundleJSON []byte, pub *ecdsa.PublicKey) error
 }
 
 func TestShipBundlesVerifyWithSigstoreGo(t *testing.T) {
-	ctx := context.Background()
 	s, err := signing.NewEphemeralSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := signing.SignStatement(ctx, s, statement())
+	checkWithSigstoreGo(t, s)
+}
+
+// A KMS-signed bundle, the signature made by kms:Sign over the digest (through
+// the SigV4-checking fake, which signs with real ECDSA).
+func TestKMSBundlesVerifyWithSigstoreGo(t *testing.T) {
+	fake := fakeaws.New(t, fakeaws.Options{})
+	fake.AddUser("AKIAADMINTESTKEY0001", "admin-secret-for-fakeaws-only-0000000000")
+	client := kms.NewFromConfig(aws.Config{Region: fake.Region, HTTPClient: fake.HTTPClient(), BaseEndpoint: aws.String(fake.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAADMINTESTKEY0001", "admin-secret-for-fakeaws-only-0000000000", "")})
+	ctx := context.Background()
+	key, err := client.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := signing.NewKMSSigner(ctx, client, aws.ToString(key.KeyMetadata.Arn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWithSigstoreGo(t, s)
+}
+
+func checkWithSigstoreGo(t *testing.T, s signing.Signer) {
+	t.Helper()
+	data, err := signing.SignStatement(context.Background(), s, statement())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +132,15 @@ func TestSigstoreGoBundlesVerifyWithShip(t *testing.T) {
 	}
 }
 
+func TestPAEIsSigstoreGos(t *testing.T) {
+	for _, payload := range [][]byte{statement(), nil, []byte("a b\n\x00")} {
+		d := &sign.DSSEData{Data: payload, PayloadType: signing.InTotoPayloadType}
+		if got := signing.PAE(d.PayloadType, payload); !bytes.Equal(got, d.PreAuthEncoding()) {
+			t.Fatalf("PAE = %q, sigstore-go's = %q", got, d.PreAuthEncoding())
+		}
+	}
+}
+
 // cosign generate-key-pair: PKCS#8, encrypted.Encrypt with the password, PEM
 // "ENCRYPTED SIGSTORE PRIVATE KEY".
 func TestCosignKeyFormat(t *testing.T) {
@@ -130,5 +168,14 @@ func TestCosignKeyFormat(t *testing.T) {
 	}
 	if _, err := signing.LoadPrivateKey(pem.EncodeToMemory(&pem.Block{Type: signing.SigstorePrivateKeyPEMType, Bytes: enc}), []byte("wrong")); err == nil {
 		t.Fatal("a wrong password was accepted")
+	}
+	// sigstore's own helper, what cosign's key generation goes through.
+	der, err = cryptoutils.MarshalPrivateKeyToEncryptedDER(k, cryptoutils.StaticPasswordFunc(password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := signing.LoadPrivateKey(pem.EncodeToMemory(&pem.Block{Type: string(cryptoutils.EncryptedSigstorePrivateKeyPEMType), Bytes: der}), password)
+	if err != nil || !s.PublicKey().Equal(&k.PublicKey) {
+		t.Fatalf("key from cryptoutils.MarshalPrivateKeyToEncryptedDER: %v", err)
 	}
 }
