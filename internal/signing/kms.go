@@ -17,9 +17,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
 
+// KMSPublicKeyClient is the part of *kms.Client a verifier uses: environment
+// roles may read the public key, not sign.
+type KMSPublicKeyClient interface {
+	GetPublicKey(ctx context.Context, in *kms.GetPublicKeyInput, opts ...func(*kms.Options)) (*kms.GetPublicKeyOutput, error)
+}
+
 // KMSClient is the part of *kms.Client a KMSSigner uses.
 type KMSClient interface {
-	GetPublicKey(ctx context.Context, in *kms.GetPublicKeyInput, opts ...func(*kms.Options)) (*kms.GetPublicKeyOutput, error)
+	KMSPublicKeyClient
 	Sign(ctx context.Context, in *kms.SignInput, opts ...func(*kms.Options)) (*kms.SignOutput, error)
 }
 
@@ -34,18 +40,33 @@ type KMSSigner struct {
 // such as alias/ship-shop-attestations, or alias ARN) and checks that it is an
 // ECC_NIST_P256 signing key.
 func NewKMSSigner(ctx context.Context, client KMSClient, keyID string) (*KMSSigner, error) {
+	pub, arn, err := kmsPublicKey(ctx, client, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return &KMSSigner{client: client, keyARN: arn, pub: pub}, nil
+}
+
+// KMSPublicKey reads the public key that verifies what keyID signs (the
+// gate's expected key), with the same checks as NewKMSSigner.
+func KMSPublicKey(ctx context.Context, client KMSPublicKeyClient, keyID string) (*ecdsa.PublicKey, error) {
+	pub, _, err := kmsPublicKey(ctx, client, keyID)
+	return pub, err
+}
+
+func kmsPublicKey(ctx context.Context, client KMSPublicKeyClient, keyID string) (*ecdsa.PublicKey, string, error) {
 	out, err := client.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(keyID)})
 	if err != nil {
-		return nil, fmt.Errorf("read the public key of KMS key %s (the caller needs kms:GetPublicKey in the key policy; bootstrap grants it to the build and environment roles): %w", keyID, err)
+		return nil, "", fmt.Errorf("read the public key of KMS key %s (the caller needs kms:GetPublicKey in the key policy; bootstrap grants it to the build and environment roles): %w", keyID, err)
 	}
 	if out.KeySpec != types.KeySpecEccNistP256 || out.KeyUsage != types.KeyUsageTypeSignVerify {
-		return nil, fmt.Errorf("KMS key %s is %s for %s; signing needs an asymmetric ECC_NIST_P256 key for SIGN_VERIFY (bootstrap creates one)", keyID, out.KeySpec, out.KeyUsage)
+		return nil, "", fmt.Errorf("KMS key %s is %s for %s; attestations need an asymmetric ECC_NIST_P256 key for SIGN_VERIFY (bootstrap creates one)", keyID, out.KeySpec, out.KeyUsage)
 	}
 	pub, err := parsePublicKeyDER(out.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("KMS key %s: %w", keyID, err)
+		return nil, "", fmt.Errorf("KMS key %s: %w", keyID, err)
 	}
-	return &KMSSigner{client: client, keyARN: aws.ToString(out.KeyId), pub: pub}, nil
+	return pub, aws.ToString(out.KeyId), nil
 }
 
 // Sign implements Signer with one kms:Sign call on the digest.

@@ -243,6 +243,10 @@ func TestKMSSignerRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the reader role must be able to read the public key: %v", err)
 	}
+	pub, err := KMSPublicKey(ctx, env.as(readerRole), keyAlias)
+	if err != nil || !pub.Equal(s.PublicKey()) {
+		t.Fatalf("KMSPublicKey = %v, %v", pub, err)
+	}
 	_, err = SignStatement(ctx, s, []byte(statement))
 	if err == nil || !strings.Contains(err.Error(), "AccessDeniedException") || !strings.Contains(err.Error(), "kms:Sign") {
 		t.Fatalf("signing as the reader role: err = %v, want AccessDeniedException for kms:Sign", err)
