@@ -45,6 +45,7 @@ type RegistrySettings struct {
 	Address  string
 	Username string
 	Password *dagger.Secret
+	Api      *dagger.Service
 }
 
 // WithGithubOidc takes the web identity token from GitHub Actions (the job needs `permissions: id-token: write`).
@@ -116,9 +117,13 @@ func (m *Ship) WithRegistry(
 	username string,
 	// Password or token.
 	password *dagger.Secret,
+	// The registry's API as a service, for a registry on this machine's loopback (e.g. tcp://localhost:5000):
+	// the engine pushes there itself, ship's own code attaches the attestations through this.
+	// +optional
+	api *dagger.Service,
 ) *Ship {
 	c := *m
-	c.Registry = &RegistrySettings{Address: address, Username: username, Password: password}
+	c.Registry = &RegistrySettings{Address: address, Username: username, Password: password, Api: api}
 	return &c
 }
 
@@ -186,19 +191,29 @@ func (m *Ship) ensurePublished(ctx context.Context, repository, revision string,
 	if err != nil {
 		return "", err
 	}
+	if err := target.checkAttestable(); err != nil {
+		return "", err
+	}
+	started := time.Now()
+	var built map[string]*dagger.Container // what this run pushed, by platform: the SBOM reads it
 	res, err := publish.Ensure(ctx, target.repository, target.lookup, revision, tags, func(ctx context.Context, tags []string) (string, error) {
 		if test {
 			if _, err := m.Test(ctx); err != nil {
 				return "", err
 			}
 		}
-		return m.buildAndPush(ctx, target, revision, tags, platforms)
+		digest, variants, err := m.buildAndPush(ctx, target, revision, tags, platforms)
+		built = variants
+		return digest, err
 	})
 	if err != nil {
 		return "", err
 	}
 	if res.Reused {
 		fmt.Fprintf(os.Stderr, "%s:%s is already published: %s\n", target.repository, revision, reused)
+	}
+	if err := m.attestPublished(ctx, target, res.Ref, revision, platforms, built, started); err != nil {
+		return "", fmt.Errorf("%s is pushed, but its attestations are not: %w", res.Ref, err)
 	}
 	return res.Ref, nil
 }
@@ -212,15 +227,18 @@ func (m *Ship) publishedRef(ctx context.Context, repository, revision string) (s
 	return publish.Find(ctx, target.repository, target.lookup, revision)
 }
 
-// buildAndPush builds every platform and pushes the image under each tag, returning its digest.
-func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision string, tags []string, platforms []dagger.Platform) (string, error) {
+// buildAndPush builds every platform and pushes the image under each tag, returning its digest and the
+// containers pushed, by platform.
+func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision string, tags []string, platforms []dagger.Platform) (string, map[string]*dagger.Container, error) {
 	variants := make([]*dagger.Container, 0, len(platforms))
+	byPlatform := map[string]*dagger.Container{}
 	for _, p := range platforms {
 		ctr, err := m.Build(ctx, p, revision)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		variants = append(variants, ctr)
+		byPlatform[string(p)] = ctr
 	}
 	digest := ""
 	for _, tag := range tags {
@@ -228,19 +246,20 @@ func (m *Ship) buildAndPush(ctx context.Context, target *pushTarget, revision st
 			WithRegistryAuth(target.host, target.username, target.password).
 			Publish(ctx, target.repository+":"+tag, dagger.ContainerPublishOpts{PlatformVariants: variants})
 		if err != nil {
-			return "", fmt.Errorf("push %s:%s: %v", target.repository, tag, err)
+			return "", nil, fmt.Errorf("push %s:%s: %v", target.repository, tag, err)
 		}
 		if digest, err = publish.DigestOf(ref); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return digest, nil
+	return digest, byPlatform, nil
 }
 
 // pushTarget is where an image goes, the credentials to put it there, and how its tags are looked up.
 type pushTarget struct {
 	repository, host, username string
 	password                   *dagger.Secret
+	api                        *dagger.Service // the registry's API, when the module cannot reach host directly
 	lookup                     publish.Registry
 }
 
@@ -251,7 +270,7 @@ func (m *Ship) pushTarget(ctx context.Context, repository string, create bool) (
 		if !strings.HasPrefix(repo, m.Registry.Address+"/") {
 			repo = m.Registry.Address + "/" + strings.TrimPrefix(repository, "/")
 		}
-		t := &pushTarget{repository: repo, host: m.Registry.Address, username: m.Registry.Username, password: m.Registry.Password}
+		t := &pushTarget{repository: repo, host: m.Registry.Address, username: m.Registry.Username, password: m.Registry.Password, api: m.Registry.Api}
 		t.lookup = engineRegistry{target: t}
 		return t, nil
 	}

@@ -1235,6 +1235,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Ship).Rollback(&parent, ctx, overlay, toRevision, cluster, kubeconfig, kubeApi, timeout, lockWait)
+		case "Sbom":
+			var parent Ship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var platform dagger.Platform
+			if inputArgs["platform"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platform"]), &platform)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platform", err))
+				}
+			}
+			return (*Ship).Sbom(&parent, ctx, image, platform)
 		case "Status":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1451,7 +1472,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
 				}
 			}
-			return (*Ship).WithRegistry(&parent, address, username, password), nil
+			var api *dagger.Service
+			if inputArgs["api"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["api"]), &api)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg api", err))
+				}
+			}
+			return (*Ship).WithRegistry(&parent, address, username, password, api), nil
 		case "WithWebIdentityToken":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)

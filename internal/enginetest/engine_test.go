@@ -68,6 +68,9 @@ func TestMain(m *testing.M) {
 	if shared != nil {
 		shared.cluster.Stop()
 	}
+	for _, dir := range suiteDirs {
+		os.RemoveAll(dir)
+	}
 	os.Exit(code)
 }
 
@@ -105,10 +108,24 @@ func setup(t testing.TB) *suite {
 	return s
 }
 
-// keepAlive is a testing.TB whose cleanups never run (the registry lives as long as the test binary).
+// keepAlive is a testing.TB whose cleanups never run (the registry lives as long as the test binary). Its
+// temporary directories (the registry's storage and htpasswd) are not the first test's either: that test's
+// would be removed when it ends, and the registry would answer every later test with 400.
 type keepAlive struct{ testing.TB }
 
 func (keepAlive) Cleanup(func()) {}
+
+func (k keepAlive) TempDir() string {
+	dir, err := os.MkdirTemp("", "ship-engine-suite-")
+	if err != nil {
+		k.Fatal(err)
+	}
+	suiteDirs = append(suiteDirs, dir)
+	return dir
+}
+
+// suiteDirs are removed when the test binary ends.
+var suiteDirs []string
 
 // result is one dagger call.
 type result struct {
@@ -199,7 +216,8 @@ func (s *suite) target() []string {
 }
 
 func (s *suite) withRegistry() []string {
-	return []string{"with-registry", "--address", s.registry.Host, "--username", registryUser, "--password", "env:SHIP_REGISTRY_PASSWORD"}
+	return []string{"with-registry", "--address", s.registry.Host, "--username", registryUser, "--password", "env:SHIP_REGISTRY_PASSWORD",
+		"--api", "tcp://" + s.registry.Host}
 }
 
 // pip is the with-pip-index prefix, when the machine needs a package index of its own.

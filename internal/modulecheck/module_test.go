@@ -18,7 +18,7 @@ import (
 )
 
 // sideEffecting functions touch a registry, AWS or a cluster: their results must never be cached.
-var sideEffecting = []string{"Publish", "Deploy", "Promote", "Plan", "Rollback", "Status", "Kubectl", "Kubeconfig", "Whoami", "Bootstrap", "Doctor", "Preview", "PreviewCluster"}
+var sideEffecting = []string{"Publish", "Deploy", "Promote", "Plan", "Rollback", "Status", "Kubectl", "Kubeconfig", "Whoami", "Sbom", "Bootstrap", "Doctor", "Preview", "PreviewCluster"}
 
 // secretish parameter names must be *dagger.Secret, never a string that lands in logs and caches.
 var secretish = regexp.MustCompile(`(?i)(password|token|secret|kubeconfig|keyid|indexurl|requesturl)$`)
