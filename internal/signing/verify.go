@@ -44,22 +44,25 @@ func Verify(bundle []byte, pub *ecdsa.PublicKey) ([]byte, error) {
 	if !hasSignature(env) {
 		return nil, ErrUnsigned
 	}
-	want := KeyHint(pub)
-	if vm.PublicKey != nil && vm.PublicKey.Hint != "" && vm.PublicKey.Hint != want {
-		return nil, fmt.Errorf("%w: the bundle names key %s, the expected key is %s", ErrOtherKey, vm.PublicKey.Hint, want)
-	}
 	digest := sha256.Sum256(PAE(env.PayloadType, env.Payload))
-	named := false
 	for _, s := range env.Signatures {
 		if ecdsa.VerifyASN1(pub, digest[:], s.Sig) {
-			return env.Payload, nil
+			return env.Payload, nil // the key decides, not the hint: another tool may write hints differently
 		}
-		named = named || s.KeyID == want || (s.KeyID == "" && vm.PublicKey != nil && vm.PublicKey.Hint == want)
 	}
-	if !named {
-		return nil, fmt.Errorf("%w: no signature names or verifies with the expected key %s", ErrOtherKey, want)
+	return nil, classifyFailure(vm.PublicKey, KeyHint(pub))
+}
+
+// classifyFailure tells "signed by another key" from "modified" by the hint
+// the bundle names; without a hint it cannot tell, and says so.
+func classifyFailure(named *PublicKeyIdentifier, want string) error {
+	switch {
+	case named == nil || named.Hint == "":
+		return fmt.Errorf("%w: no signature verifies with the expected key %s and the bundle does not name its key (or the statement was modified)", ErrOtherKey, want)
+	case named.Hint != want:
+		return fmt.Errorf("%w: the bundle names key %s, the expected key is %s", ErrOtherKey, named.Hint, want)
 	}
-	return nil, fmt.Errorf("%w (key %s)", ErrBadSignature, want)
+	return fmt.Errorf("%w (key %s)", ErrBadSignature, want)
 }
 
 func hasSignature(env *Envelope) bool {
