@@ -36,3 +36,19 @@ func FuzzVerifyBundle(f *testing.F) {
 		}
 	})
 }
+
+// The signing key is the user's own secret, but a wrong file (or a crafted
+// one: huge scrypt costs) must give an error, never a panic or a minutes-long
+// key derivation.
+func FuzzLoadPrivateKey(f *testing.F) {
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), []byte(""))
+	f.Add([]byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjoxLCJyIjo4LCJwIjoxfX19\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"), []byte("pw"))
+	f.Add([]byte("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n"), []byte(""))
+	f.Add([]byte("not pem"), []byte(""))
+	f.Fuzz(func(t *testing.T, data, password []byte) {
+		s, err := LoadPrivateKey(data, password)
+		if err == nil && s.PublicKey() == nil {
+			t.Fatal("a key loaded without a public key")
+		}
+	})
+}
