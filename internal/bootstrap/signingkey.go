@@ -39,7 +39,7 @@ func planSigningKey(ctx context.Context, c Clients, in policy.Inputs, b policy.B
 			apply: func(ctx context.Context) error { return createSigningKey(ctx, c, k, doc) }}}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", res, err)
+		return nil, fmt.Errorf("read %s: %w%s", res, err, kmsAccessHint(err))
 	}
 	md := out.KeyMetadata
 	id := aws.ToString(md.KeyId)
@@ -53,7 +53,7 @@ func planSigningKey(ctx context.Context, c Clients, in policy.Inputs, b policy.B
 	}
 	pol, err := c.KMS.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: md.KeyId, PolicyName: aws.String("default")})
 	if err != nil {
-		return nil, fmt.Errorf("read the key policy of %s: %w", res, err)
+		return nil, fmt.Errorf("read the key policy of %s: %w%s", res, err, kmsAccessHint(err))
 	}
 	diff, err := policy.Diff([]byte(aws.ToString(pol.Policy)), []byte(doc))
 	if err != nil {
@@ -88,6 +88,14 @@ func createSigningKey(ctx context.Context, c Clients, k policy.SigningKey, doc s
 			id, k.Alias, k.Alias, id, err)
 	}
 	return nil
+}
+
+// kmsAccessHint says what an administrator lacks when KMS refuses a read.
+func kmsAccessHint(err error) string {
+	if ErrorCode(err) != "AccessDeniedException" {
+		return ""
+	}
+	return " (bootstrap's credentials need kms:DescribeKey, kms:GetKeyPolicy, kms:CreateKey, kms:CreateAlias and kms:PutKeyPolicy, from an IAM policy and, for an existing key, its key policy)"
 }
 
 // retryPrincipals retries f while KMS says a principal in the policy is

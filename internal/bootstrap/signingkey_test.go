@@ -156,3 +156,26 @@ func TestNewRolesNotYetVisibleToKMSAreRetried(t *testing.T) {
 		t.Fatalf("CreateKey sent %d times with %d keys, want 3 tries and one key", n, len(s.KMSKeys()))
 	}
 }
+
+func TestAnAdministratorWithoutKMSRightsIsToldWhichOnes(t *testing.T) {
+	s, c := newEnv(t)
+	apply(t, c, inputs(), false)
+	k := signingKey(t)
+	locked := k.Policy
+	locked.Statement = append([]policy.KeyStatement(nil), locked.Statement[1:]...)
+	doc := locked.Compact()
+	ctx := context.Background()
+	if _, err := c.KMS.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: aws.String(k.Alias), PolicyName: aws.String("default"), Policy: &doc,
+		BypassPolicyLockoutSafetyCheck: true}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.Requests())
+	var out strings.Builder
+	_, err := Apply(ctx, c, inputs(), true, &out)
+	if ErrorCode(err) != "AccessDeniedException" || !strings.Contains(err.Error(), "need kms:DescribeKey, kms:GetKeyPolicy") {
+		t.Fatalf("err = %v", err)
+	}
+	if w := mutating(s, before); len(w) != 0 {
+		t.Fatalf("a failed read still sent %s", ops(w))
+	}
+}
