@@ -24,8 +24,10 @@ import (
 // Policies prints every role ship needs (build, one per environment, optional plan, runtime) with its documents.
 //
 // The text form adds the OIDC provider, each role's trust and permission policies and EKS access entry, the
-// namespaces and a comparison with the classic single-role setup; --format json prints
-// {"roles":[{"name","kind","environment","trustPolicy","permissionPolicy","accessEntry","podIdentityAssociation"}]}
+// namespaces, the attestation signing key and who may do what with it, and a comparison with the classic
+// single-role setup; --format json prints
+// {"roles":[{"name","kind","environment","trustPolicy","permissionPolicy","accessEntry","podIdentityAssociation"}],
+// "signingKey":{"alias","aliasArn","keySpec","keyUsage","access":[{"principal","actions"}],"keyPolicy"}}
 // for Terraform/CDK users. Every CI role's trust requires the repository's immutable ID (--github-repo-id) and
 // the job_workflow_ref of the repository's own workflow file on its ref (--deploy-workflow, --pr-workflow), so a
 // re-created repository or another workflow file gets nothing. An environment whose overlay holds aws-policy.json also gets a runtime role
@@ -204,7 +206,8 @@ func (m *Ship) overlayNamespace(ctx context.Context, overlay string) (string, er
 // Bootstrap creates or updates, idempotently, every AWS resource the roles need, as an administrator.
 //
 // With an administrator's credentials (with-aws): the IAM OIDC provider, the build role, one deploy role per
-// environment (and the plan role when asked) with their trust and least-privilege policies, the ECR repository,
+// environment (and the plan role when asked) with their trust and least-privilege policies, the KMS key
+// alias/ship-<repo>-attestations (ECC_NIST_P256; only the build role may sign), the ECR repository,
 // one EKS access entry per deploy role scoped to its namespace, and the namespaces; for each overlay holding
 // aws-policy.json, the runtime role ship-<repo>-<env>-runtime and its EKS Pod Identity association with the
 // Deployment's service account. Every CI role's trust pins the repository's immutable ID (--github-repo-id,

@@ -36,10 +36,13 @@ func inputs() policy.Inputs {
 		Environments: []policy.Environment{{Name: "staging", Namespace: "shop-staging"}, {Name: "prod", Namespace: "shop-prod"}}}
 }
 
+// adminARN is the administrator user newEnv registers (the same in every test).
+var adminARN string
+
 func newEnv(t *testing.T) (*fakeaws.Server, Clients) {
 	t.Helper()
 	s := fakeaws.New(t, fakeaws.Options{Account: "123456789012", Region: "eu-west-1"})
-	s.AddUser(adminKey, adminSecret)
+	adminARN = s.AddUser(adminKey, adminSecret)
 	s.AddCluster("prod-eks", "https://127.0.0.1:6443", []byte("not-a-real-ca"))
 	cfg := aws.Config{Region: s.Region, HTTPClient: s.HTTPClient(), BaseEndpoint: aws.String(s.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(adminKey, adminSecret, "")}
@@ -99,6 +102,7 @@ func TestFirstRunCreatesExactlyTheGeneratedSetup(t *testing.T) {
 
 	want := "CreateOpenIDConnectProvider," +
 		"CreateRole,PutRolePolicy,CreateRole,PutRolePolicy,CreateRole,PutRolePolicy," +
+		"CreateKey,CreateAlias," +
 		"CreateRepository,CreateAccessEntry,AssociateAccessPolicy,CreateAccessEntry,AssociateAccessPolicy"
 	writes := mutating(s, 0)
 	if ops(writes) != want {
@@ -123,7 +127,7 @@ func TestFirstRunCreatesExactlyTheGeneratedSetup(t *testing.T) {
 			t.Errorf("PutRolePolicy %s = %v", name, put.Params)
 		}
 	}
-	if body := writes[7].Body; body["repositoryName"] != "acme/shop" || body["imageTagMutability"] != "IMMUTABLE" ||
+	if body := writes[9].Body; body["repositoryName"] != "acme/shop" || body["imageTagMutability"] != "IMMUTABLE" ||
 		body["imageScanningConfiguration"].(map[string]any)["scanOnPush"] != true ||
 		body["encryptionConfiguration"].(map[string]any)["encryptionType"] != "AES256" {
 		t.Errorf("CreateRepository body = %v", body)
@@ -146,7 +150,7 @@ func TestFirstRunCreatesExactlyTheGeneratedSetup(t *testing.T) {
 	if _, ok := entries[role(t, "ship-shop-build").ARN]; ok {
 		t.Error("the build role got an access entry")
 	}
-	if !strings.Contains(out, "12 change(s) made") {
+	if !strings.Contains(out, "13 change(s) made") {
 		t.Errorf("output lacks the summary:\n%s", out)
 	}
 }
@@ -170,7 +174,7 @@ func TestDryRunSendsNoWrite(t *testing.T) {
 	if w := mutating(s, 0); len(w) != 0 {
 		t.Fatalf("dry run sent writes: %s", ops(w))
 	}
-	if sum.Changed != 12 || !strings.Contains(out, "would create IAM role ship-shop-prod (trusts repo:acme/shop:environment:prod)") ||
+	if sum.Changed != 13 || !strings.Contains(out, "would create IAM role ship-shop-prod (trusts repo:acme/shop:environment:prod)") ||
 		!strings.Contains(out, "nothing was sent") {
 		t.Errorf("changed = %d, output:\n%s", sum.Changed, out)
 	}
@@ -376,7 +380,7 @@ func TestApplyErrorNamesProgress(t *testing.T) {
 	var out bytes.Buffer
 	_, err := Apply(context.Background(), c, inputs(), false, &out)
 	var ae *ApplyError
-	if !errors.As(err, &ae) || len(ae.Applied) != 7 || !strings.Contains(err.Error(), "KmsException") ||
+	if !errors.As(err, &ae) || len(ae.Applied) != 8 || !strings.Contains(err.Error(), "KmsException") ||
 		!strings.Contains(err.Error(), "run again") {
 		t.Fatalf("err = %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
 )
 
@@ -18,12 +19,13 @@ type Clients struct {
 	IAM *iam.Client
 	ECR *ecr.Client
 	EKS *eks.Client
+	KMS *kms.Client
 }
 
 // NewClients builds the clients from cfg (cfg.BaseEndpoint, if set, points
-// all three at one endpoint, as tests do).
+// all of them at one endpoint, as tests do).
 func NewClients(cfg aws.Config) Clients {
-	return Clients{IAM: iam.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg), EKS: eks.NewFromConfig(cfg)}
+	return Clients{IAM: iam.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg), EKS: eks.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
 }
 
 // ErrorCode returns the AWS error code of err, or "".

@@ -1,7 +1,7 @@
 // Package bootstrap creates or updates, idempotently, what the CI roles need
 // in AWS: the GitHub OIDC provider, the build role and one deploy role per
 // environment (plus the opt-in plan role) with their trust and inline
-// policies, the ECR repository and one EKS access entry per role that reaches
+// policies, the KMS key that signs attestations (signingkey.go), the ECR repository and one EKS access entry per role that reaches
 // the cluster; and, for environments whose service has its own AWS access,
 // the runtime role and its EKS Pod Identity association. Plan only reads, so a dry run sends no mutating request and a
 // failed read changes nothing; documents are compared semantically (IAM
@@ -52,7 +52,7 @@ func Plan(ctx context.Context, c Clients, in policy.Inputs) ([]Action, error) {
 	}
 	in = in.WithDefaults()
 	steps := []func(context.Context, Clients, policy.Inputs, policy.Bundle) ([]Action, error){
-		planProvider, planRoles, planRepository, planAccessEntries, planPodIdentities, planLegacyRole,
+		planProvider, planRoles, planSigningKey, planRepository, planAccessEntries, planPodIdentities, planLegacyRole,
 	}
 	var actions []Action
 	for _, step := range steps {

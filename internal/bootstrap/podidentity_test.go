@@ -50,6 +50,7 @@ func TestRuntimeRoleAndAssociationCreatedThenUnchanged(t *testing.T) {
 	_, out := apply(t, c, runtimeInputs(), false)
 	want := "CreateOpenIDConnectProvider," +
 		"CreateRole,PutRolePolicy,CreateRole,PutRolePolicy,CreateRole,PutRolePolicy,CreateRole,PutRolePolicy,CreateRole,PutRolePolicy," +
+		"CreateKey,CreateAlias," +
 		"CreateRepository,CreateAccessEntry,AssociateAccessPolicy,CreateAccessEntry,AssociateAccessPolicy," +
 		"CreatePodIdentityAssociation,CreatePodIdentityAssociation"
 	writes := mutating(s, 0)
@@ -114,8 +115,8 @@ func TestDryRunShowsTheAssociation(t *testing.T) {
 			t.Errorf("dry run lacks %q:\n%s", line, out)
 		}
 	}
-	if sum.Changed != 12+6 {
-		t.Errorf("changed = %d, want the 12 CI changes + 2 roles, 2 policies, 2 associations", sum.Changed)
+	if sum.Changed != 13+6 {
+		t.Errorf("changed = %d, want the 13 CI changes + 2 roles, 2 policies, 2 associations", sum.Changed)
 	}
 }
 

@@ -87,7 +87,9 @@ type Bundle struct {
 	Namespaces []string
 	// LegacyRoleName is the single role earlier versions created.
 	LegacyRoleName string
-	Warnings       []string
+	// SigningKey is the KMS key that signs attestations (build role only).
+	SigningKey SigningKey
+	Warnings   []string
 }
 
 // Role returns the role named name.
@@ -148,6 +150,7 @@ func Generate(in Inputs) (Bundle, error) {
 			b.Roles = append(b.Roles, runtimeRole(in, e))
 		}
 	}
+	b.SigningKey = signingKey(in, b.Roles)
 	return b, nil
 }
 

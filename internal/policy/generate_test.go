@@ -82,11 +82,14 @@ func TestJSONShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string][]map[string]json.RawMessage
-	if err := json.Unmarshal(js, &doc); err != nil || len(doc) != 1 {
-		t.Fatalf("top level = %v (%v), want only \"roles\"", keysOf(doc), err)
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(js, &top); err != nil || strings.Join(sortedCopy(keysOf(top)), ",") != "roles,signingKey" {
+		t.Fatalf("top level = %v (%v), want \"roles\" and \"signingKey\"", keysOf(top), err)
 	}
-	roles := doc["roles"]
+	var roles []map[string]json.RawMessage
+	if err := json.Unmarshal(top["roles"], &roles); err != nil {
+		t.Fatal(err)
+	}
 	if len(roles) != 5 {
 		t.Fatalf("%d roles, want build + 3 environments + plan", len(roles))
 	}

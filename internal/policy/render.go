@@ -11,7 +11,17 @@ import (
 )
 
 type jsonRoles struct {
-	Roles []jsonRole `json:"roles"`
+	Roles      []jsonRole     `json:"roles"`
+	SigningKey jsonSigningKey `json:"signingKey"`
+}
+
+type jsonSigningKey struct {
+	Alias     string      `json:"alias"`
+	AliasARN  string      `json:"aliasArn"`
+	KeySpec   string      `json:"keySpec"`
+	KeyUsage  string      `json:"keyUsage"`
+	Access    []KeyAccess `json:"access"`
+	KeyPolicy KeyPolicy   `json:"keyPolicy"`
 }
 
 type jsonRole struct {
@@ -36,14 +46,17 @@ type jsonPodIdentity struct {
 }
 
 // RenderJSON prints every role as {"roles":[{"name","kind","environment","trustPolicy","permissionPolicy",
-// "accessEntry":{"namespaces":[...]},"podIdentityAssociation":{"cluster","namespace","serviceAccount","roleArn"}}]};
-// kind is build, deploy, plan or runtime, and the two last keys are null where they do not apply.
+// "accessEntry":{"namespaces":[...]},"podIdentityAssociation":{"cluster","namespace","serviceAccount","roleArn"}}],
+// "signingKey":{"alias","aliasArn","keySpec","keyUsage","access":[{"principal","actions"}],"keyPolicy"}};
+// kind is build, deploy, plan or runtime, and the two last role keys are null where they do not apply.
 func RenderJSON(in Inputs) ([]byte, error) {
 	b, err := Generate(in)
 	if err != nil {
 		return nil, err
 	}
-	out := jsonRoles{Roles: []jsonRole{}}
+	k := b.SigningKey
+	out := jsonRoles{Roles: []jsonRole{}, SigningKey: jsonSigningKey{Alias: k.Alias, AliasARN: k.AliasARN,
+		KeySpec: k.KeySpec, KeyUsage: k.KeyUsage, Access: k.Access(), KeyPolicy: k.Policy}}
 	for _, r := range b.Roles {
 		jr := jsonRole{Name: r.Name, Kind: r.Kind, Environment: r.Environment, TrustPolicy: r.TrustPolicy,
 			PermissionPolicy: json.RawMessage(r.PermissionDocument())}
@@ -77,6 +90,7 @@ func RenderText(in Inputs) (string, error) {
 	for _, r := range b.Roles {
 		writeRole(&sb, r)
 	}
+	writeSigningKey(&sb, b.SigningKey)
 	fmt.Fprintf(&sb, "# Namespaces to create (the roles cannot)\n%s\n\n", strings.Join(b.Namespaces, "\n"))
 	sb.WriteString(comparison(in.WithDefaults(), b))
 	return sb.String(), nil
@@ -95,6 +109,14 @@ func writeRole(sb *strings.Builder, r Role) {
 	} else {
 		sb.WriteString("## EKS access entry\nnone: this role cannot reach the cluster\n\n")
 	}
+}
+
+func writeSigningKey(sb *strings.Builder, k SigningKey) {
+	fmt.Fprintf(sb, "# KMS key %s: signs attestations (%s, %s)\narn: %s\n\n## who may do what\n", k.Alias, k.KeySpec, k.KeyUsage, k.AliasARN)
+	for _, a := range k.Access() {
+		fmt.Fprintf(sb, "%s: %s\n", a.Principal, strings.Join(a.Actions, ", "))
+	}
+	fmt.Fprintf(sb, "\n## key policy\n%s\n", indentJSON(k.Policy.Compact()))
 }
 
 // Purpose says in a few words what a role is for.

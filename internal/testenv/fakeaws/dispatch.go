@@ -116,6 +116,8 @@ func guessService(r *http.Request) string {
 	switch {
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "AmazonEC2ContainerRegistry"):
 		return "ecr"
+	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "TrentService"):
+		return "kms"
 	case strings.HasPrefix(r.URL.Path, "/clusters"):
 		return "eks"
 	default:

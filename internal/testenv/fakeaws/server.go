@@ -1,5 +1,5 @@
 // Package fakeaws is an honest stand-in for the AWS endpoints the pipeline uses
-// (STS, IAM, ECR, EKS). It exists so tests can drive the REAL aws-sdk-go-v2
+// (STS, IAM, ECR, EKS, KMS). It exists so tests can drive the REAL aws-sdk-go-v2
 // clients without an AWS account, and it guards against the usual lie of a fake:
 // every signed request is re-signed with the SDK's own SigV4 signer and refused
 // on mismatch, web identity tokens are verified like STS does, and every answer
@@ -136,6 +136,7 @@ func (s *Server) Env() map[string]string {
 		"AWS_ENDPOINT_URL_ECR": s.URL,
 		"AWS_ENDPOINT_URL_EKS": s.URL,
 		"AWS_ENDPOINT_URL_IAM": s.URL,
+		"AWS_ENDPOINT_URL_KMS": s.URL,
 		"AWS_CA_BUNDLE":        s.CAFile,
 		"AWS_REGION":           s.Region,
 		// Keep the SDK default chain off the network beyond this server.
