@@ -4,7 +4,8 @@
 // engine), manifests passed as exec stdin (which Dagger records in its traces in plain text), an EKS
 // token expiring during a long rollout (the proxy is restarted with a fresh token before it expires), and
 // a laptop kubeconfig pointing at 127.0.0.1, which inside a container is the container itself (rewritten
-// to a service binding with TLS verification kept on).
+// to a service binding with TLS verification kept on). The proxy's start and stop stay off the critical
+// path: it starts while the overlay renders (warm), and its stop is not waited for.
 package main
 
 import (
@@ -51,6 +52,9 @@ type cluster struct {
 	proxy   *dagger.Service
 	url     string
 	refresh time.Time // when to start a new proxy; zero: never
+
+	warmMu     sync.Mutex
+	warmCancel context.CancelFunc // cancels a start begun by warm
 }
 
 // endpoint is the proxy's URL, starting a proxy (again) when none runs or its credentials near expiry.
@@ -81,23 +85,48 @@ func (c *cluster) endpoint(ctx context.Context) (string, error) {
 		c.refresh = creds.expires.Add(-proxyRefreshMargin)
 	}
 	if old != nil {
-		_, _ = old.Stop(ctx, dagger.ServiceStopOpts{Kill: true}) // requests still on it fail and are retried
+		kill(ctx, old) // requests still on it fail and are retried
 	}
 	return u, nil
+}
+
+// warm starts the proxy in the background, so its container start overlaps what the caller does next
+// (rendering and validating the overlay); the first request waits for it. A failed start is not kept: the
+// first request starts the proxy again and reports why it failed.
+func (c *cluster) warm(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	c.warmMu.Lock()
+	c.warmCancel = cancel
+	c.warmMu.Unlock()
+	go func() {
+		defer cancel()
+		_, _ = c.endpoint(ctx)
+	}()
 }
 
 // client is a Kubernetes client whose requests go through the proxy.
 func (c *cluster) client() (*kube.Client, error) { return kube.NewClient(c.endpoint) }
 
-// stop stops the proxy, if one runs. It is killed: kubectl is PID 1 in its container and does not handle
-// SIGTERM, so a graceful stop would wait out the engine's grace period (about 10 s) for nothing.
+// stop stops the proxy, if one runs or is starting, without waiting for it to be gone: nothing the call
+// returns depends on it, and the engine kills whatever still runs when the call's session ends.
 func (c *cluster) stop(ctx context.Context) {
+	c.warmMu.Lock()
+	if c.warmCancel != nil {
+		c.warmCancel()
+	}
+	c.warmMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.proxy != nil {
-		_, _ = c.proxy.Stop(ctx, dagger.ServiceStopOpts{Kill: true})
+		kill(ctx, c.proxy)
 		c.proxy, c.url = nil, ""
 	}
+}
+
+// kill stops a proxy in the background. It is killed: kubectl is PID 1 in its container and does not handle
+// SIGTERM, so a graceful stop would wait out the engine's grace period (about 10 s) for nothing.
+func kill(ctx context.Context, proxy *dagger.Service) {
+	go func() { _, _ = proxy.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true}) }()
 }
 
 // container is the kubectl container with a kubeconfig mounted as a secret.
