@@ -2,7 +2,7 @@
 // client's life. It guards against guessing a resource's plural or scope from its kind (an Ingress is
 // "ingresses", a Namespace is cluster-scoped, a CRD's plural is whatever its author chose), and against a
 // discovery answer that predates a CustomResourceDefinition installed since: a kind not found is looked up
-// once more before it is called unknown.
+// afresh, a few times over about two seconds, before it is called unknown.
 package kube
 
 import (
@@ -13,12 +13,17 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
+
+// lookAgain spaces the fresh looks for a kind not found: a CustomResourceDefinition reported Established can
+// take a moment more to appear in discovery, so only a kind still missing after about two seconds is unknown.
+var lookAgain = []time.Duration{200 * time.Millisecond, 500 * time.Millisecond, time.Second}
 
 // served is how the cluster serves a kind.
 type served struct {
@@ -84,7 +89,15 @@ func remembered[K comparable, T any](mu *sync.Mutex, m *map[K]*answer[T], key K,
 // then its others. A kind unknown to the cluster (a CRD not installed) is an Invalid error naming it.
 func (c *Client) lookup(ctx context.Context, gvk schema.GroupVersionKind) (served, error) {
 	s, found, err := c.find(ctx, gvk, false)
-	if err == nil && !found {
+	for _, wait := range lookAgain {
+		if err != nil || found {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return served{}, classify("discover the cluster's API", ctx.Err())
+		case <-time.After(wait):
+		}
 		s, found, err = c.find(ctx, gvk, true)
 	}
 	if err != nil {
