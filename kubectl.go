@@ -5,7 +5,7 @@
 // token expiring during a long rollout (the proxy is restarted with a fresh token before it expires), and
 // a laptop kubeconfig pointing at 127.0.0.1, which inside a container is the container itself (rewritten
 // to a service binding with TLS verification kept on). The proxy's start and stop stay off the critical
-// path: it starts while the overlay renders (warm), and its stop is not waited for.
+// path: it starts while the overlay renders (warm), and the engine stops it when the session ends.
 package main
 
 import (
@@ -107,9 +107,11 @@ func (c *cluster) warm(ctx context.Context) {
 // client is a Kubernetes client whose requests go through the proxy.
 func (c *cluster) client() (*kube.Client, error) { return kube.NewClient(c.endpoint) }
 
-// stop stops the proxy, if one runs or is starting, without waiting for it to be gone: nothing the call
-// returns depends on it, and the engine kills whatever still runs when the call's session ends.
-func (c *cluster) stop(ctx context.Context) {
+// stop lets go of the proxy without waiting for it, and cancels a start still under way (warm). The engine
+// kills the services a session started when the session ends (for `dagger call`, right after the call
+// returns, where the CLI sees them stop); a stop requested by the call itself would only delay its result,
+// and one sent in the background is cut off, and shown as failed, when the call returns.
+func (c *cluster) stop(context.Context) {
 	c.warmMu.Lock()
 	if c.warmCancel != nil {
 		c.warmCancel()
@@ -117,14 +119,11 @@ func (c *cluster) stop(ctx context.Context) {
 	c.warmMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.proxy != nil {
-		kill(ctx, c.proxy)
-		c.proxy, c.url = nil, ""
-	}
+	c.proxy, c.url = nil, ""
 }
 
-// kill stops a proxy in the background. It is killed: kubectl is PID 1 in its container and does not handle
-// SIGTERM, so a graceful stop would wait out the engine's grace period (about 10 s) for nothing.
+// kill stops a proxy replaced mid-call in the background. It is killed: kubectl is PID 1 in its container and
+// does not handle SIGTERM, so a graceful stop would wait out the engine's grace period (about 10 s) for nothing.
 func kill(ctx context.Context, proxy *dagger.Service) {
 	go func() { _, _ = proxy.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true}) }()
 }
