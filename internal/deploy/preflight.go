@@ -1,8 +1,7 @@
 // Preflight: before anything is tested, built or pushed, one real round trip proves that the cluster
 // answers and that this identity may deploy here: a server-side dry-run of creating the namespace's lock
 // (namespace exists, configmaps writable, admission passes) and an access review of every kind the overlay
-// applies, all sent at once. Guards against the ten-minute build that ends in "Forbidden" or "namespace not
-// found".
+// applies. Guards against the ten-minute build that ends in "Forbidden" or "namespace not found".
 package deploy
 
 import (
@@ -10,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -27,28 +25,16 @@ func Preflight(ctx context.Context, c *kube.Client, manifests []byte, app, overl
 	}
 	probe := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
 		"metadata": map[string]any{"name": lock.Name, "namespace": p.namespace}}}
-	// The dry-run and the access reviews are independent round trips: sent at once, they cost one.
-	ns := needs(p)
-	allowed := make([]bool, len(ns))
-	errs := make([]error, len(ns)+1) // the dry-run's first: a missing namespace is named before any review
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if _, err := c.Create(ctx, probe, true); err != nil && !kube.HasReason(err, kube.AlreadyExists) {
-			errs[0] = err
-		}
-	})
-	for i, need := range ns {
-		wg.Go(func() { allowed[i], errs[i+1] = c.CanI(ctx, need.verb, need.gvk, p.namespace) })
+	if _, err := c.Create(ctx, probe, true); err != nil && !kube.HasReason(err, kube.AlreadyExists) {
+		return fmt.Errorf("checking the cluster before the build: %w", err)
 	}
-	wg.Wait()
-	for _, err := range errs {
+	var missing []string
+	for _, need := range needs(p) {
+		ok, err := c.CanI(ctx, need.verb, need.gvk, p.namespace)
 		if err != nil {
 			return fmt.Errorf("checking the cluster before the build: %w", err)
 		}
-	}
-	var missing []string
-	for i, need := range ns {
-		if !allowed[i] {
+		if !ok {
 			missing = append(missing, need.verb+" "+need.resource)
 		}
 	}
