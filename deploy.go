@@ -206,26 +206,13 @@ func (m *Ship) promoted(ctx context.Context, client *kube.Client, from, revision
 func (m *Ship) checkTarget(ctx context.Context, overlay, clusterName string, kc *dagger.Secret, api *dagger.Service) (*cluster, *kube.Client, error) {
 	ctx, span := Tracer().Start(ctx, "check inputs")
 	defer span.End()
-	// The cluster is resolved and its proxy started while the overlay renders (a render failure still comes first).
-	var target *cluster
-	var terr error
-	resolved := make(chan struct{})
-	go func() {
-		defer close(resolved)
-		if target, terr = m.target(ctx, clusterName, kc, api); terr == nil {
-			target.warm(ctx)
-		}
-	}()
 	r, err := m.renderChecked(ctx, overlay, "", false)
-	<-resolved
 	if err != nil {
-		if target != nil {
-			target.stop(ctx)
-		}
 		return nil, nil, err
 	}
-	if terr != nil {
-		return nil, nil, terr
+	target, err := m.target(ctx, clusterName, kc, api)
+	if err != nil {
+		return nil, nil, err
 	}
 	client, err := target.client()
 	if err != nil {

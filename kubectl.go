@@ -4,8 +4,8 @@
 // engine), manifests passed as exec stdin (which Dagger records in its traces in plain text), an EKS
 // token expiring during a long rollout (the proxy is restarted with a fresh token before it expires), and
 // a laptop kubeconfig pointing at 127.0.0.1, which inside a container is the container itself (rewritten
-// to a service binding with TLS verification kept on). The proxy's start and stop stay off the critical
-// path: it starts while the overlay renders (warm), and the engine stops it when the session ends.
+// to a service binding with TLS verification kept on). The proxy's stop stays off the critical path: the
+// engine stops it when the session ends.
 package main
 
 import (
@@ -52,9 +52,6 @@ type cluster struct {
 	proxy   *dagger.Service
 	url     string
 	refresh time.Time // when to start a new proxy; zero: never
-
-	warmMu     sync.Mutex
-	warmCancel context.CancelFunc // cancels a start begun by warm
 }
 
 // endpoint is the proxy's URL, starting a proxy (again) when none runs or its credentials near expiry.
@@ -90,33 +87,14 @@ func (c *cluster) endpoint(ctx context.Context) (string, error) {
 	return u, nil
 }
 
-// warm starts the proxy in the background, so its container start overlaps what the caller does next
-// (rendering and validating the overlay); the first request waits for it. A failed start is not kept: the
-// first request starts the proxy again and reports why it failed.
-func (c *cluster) warm(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	c.warmMu.Lock()
-	c.warmCancel = cancel
-	c.warmMu.Unlock()
-	go func() {
-		defer cancel()
-		_, _ = c.endpoint(ctx)
-	}()
-}
-
 // client is a Kubernetes client whose requests go through the proxy.
 func (c *cluster) client() (*kube.Client, error) { return kube.NewClient(c.endpoint) }
 
-// stop lets go of the proxy without waiting for it, and cancels a start still under way (warm). The engine
-// kills the services a session started when the session ends (for `dagger call`, right after the call
-// returns, where the CLI sees them stop); a stop requested by the call itself would only delay its result,
-// and one sent in the background is cut off, and shown as failed, when the call returns.
+// stop lets go of the proxy without waiting for it. The engine kills the services a session started when
+// the session ends (for `dagger call`, right after the call returns, where the CLI sees them stop); a stop
+// requested by the call itself would only delay its result, and one sent in the background is cut off, and
+// shown as failed, when the call returns.
 func (c *cluster) stop(context.Context) {
-	c.warmMu.Lock()
-	if c.warmCancel != nil {
-		c.warmCancel()
-	}
-	c.warmMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.proxy, c.url = nil, ""
