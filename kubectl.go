@@ -4,8 +4,7 @@
 // engine), manifests passed as exec stdin (which Dagger records in its traces in plain text), an EKS
 // token expiring during a long rollout (the proxy is restarted with a fresh token before it expires), and
 // a laptop kubeconfig pointing at 127.0.0.1, which inside a container is the container itself (rewritten
-// to a service binding with TLS verification kept on). The proxy's stop stays off the critical path: the
-// engine stops it when the session ends.
+// to a service binding with TLS verification kept on).
 package main
 
 import (
@@ -82,7 +81,7 @@ func (c *cluster) endpoint(ctx context.Context) (string, error) {
 		c.refresh = creds.expires.Add(-proxyRefreshMargin)
 	}
 	if old != nil {
-		kill(ctx, old) // requests still on it fail and are retried
+		_, _ = old.Stop(ctx, dagger.ServiceStopOpts{Kill: true}) // requests still on it fail and are retried
 	}
 	return u, nil
 }
@@ -90,20 +89,15 @@ func (c *cluster) endpoint(ctx context.Context) (string, error) {
 // client is a Kubernetes client whose requests go through the proxy.
 func (c *cluster) client() (*kube.Client, error) { return kube.NewClient(c.endpoint) }
 
-// stop lets go of the proxy without waiting for it. The engine kills the services a session started when
-// the session ends (for `dagger call`, right after the call returns, where the CLI sees them stop); a stop
-// requested by the call itself would only delay its result, and one sent in the background is cut off, and
-// shown as failed, when the call returns.
-func (c *cluster) stop(context.Context) {
+// stop stops the proxy, if one runs. It is killed: kubectl is PID 1 in its container and does not handle
+// SIGTERM, so a graceful stop would wait out the engine's grace period (about 10 s) for nothing.
+func (c *cluster) stop(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.proxy, c.url = nil, ""
-}
-
-// kill stops a proxy replaced mid-call in the background. It is killed: kubectl is PID 1 in its container and
-// does not handle SIGTERM, so a graceful stop would wait out the engine's grace period (about 10 s) for nothing.
-func kill(ctx context.Context, proxy *dagger.Service) {
-	go func() { _, _ = proxy.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true}) }()
+	if c.proxy != nil {
+		_, _ = c.proxy.Stop(ctx, dagger.ServiceStopOpts{Kill: true})
+		c.proxy, c.url = nil, ""
+	}
 }
 
 // container is the kubectl container with a kubeconfig mounted as a secret.
