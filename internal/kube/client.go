@@ -16,7 +16,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 )
 
 // FieldManager owns the fields ship applies (server-side apply).
@@ -57,7 +56,5 @@ func NewClient(endpoint Endpoint) (*Client, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	// A deploy reads several kinds at once and holds one watch per kind: keep those connections alive.
 	t.MaxIdleConnsPerHost = 25
-	t.ResponseHeaderTimeout = 0
-	t.IdleConnTimeout = 90 * time.Second
 	return &Client{endpoint: endpoint, http: &http.Client{Transport: t}}, nil
 }
