@@ -21,9 +21,10 @@ import (
 // Deploy tests, builds and publishes a revision (once: a published revision is reused), then applies and waits.
 //
 // The whole chain: check inputs and the cluster, test, build, publish (skipped when the revision tag already
-// exists), render with the digest, apply (server-side, after a server-side dry-run of everything), wait for
-// the rollout, diagnose and roll back a failed one, record the release, prune, and report. It returns the
-// Markdown deploy report, and fails when the new revision is not healthy.
+// exists), render with the digest, run the pre-deploy jobs (migrations annotated ship/hook: pre-deploy), apply
+// (server-side, after a server-side dry-run of everything), wait for the rollout, diagnose and roll back a
+// failed one, record the release, prune, and report. It returns the Markdown deploy report, and fails when
+// the new revision is not healthy.
 // +cache="never"
 func (m *Ship) Deploy(
 	ctx context.Context,
