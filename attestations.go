@@ -134,7 +134,7 @@ func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, rev
 	}
 	if signer == nil {
 		fmt.Fprintf(os.Stderr, "WARNING: the attestations of %s are NOT SIGNED: %s. deploy --image and promote refuse an image without a signed provenance.\n", root, why)
-		fmt.Fprintf(os.Stderr, "attestations of %s (UNSIGNED): %s\n", root, strings.Join(done, "; "))
+		fmt.Fprintf(os.Stderr, "attestations of %s (unsigned): %s\n", root, strings.Join(done, "; "))
 		return nil
 	}
 	fmt.Fprintf(os.Stderr, "attestations of %s (signed by %s): %s\n", root, signer.Describe(), strings.Join(done, "; "))

@@ -352,8 +352,9 @@ func TestLocalTour(t *testing.T) {
 			"3 object(s) change", "+++ planned/apps.v1.Deployment.fastapi-dev.fastapi-app")
 	})
 	t.Run("deploy", func(t *testing.T) {
-		mustSucceed(t, s.call(t, join([]string{"deploy", "--overlay", "dev", "--image", ref1, "--revision", "v1"}, s.target())...),
-			"## ship deploy dev: succeeded", "| Release | revision v1, image "+ref1)
+		mustSucceed(t, s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", ref1, "--revision", "v1"}, s.target())...),
+			"## ship deploy dev: succeeded", "| Release | revision v1, image "+ref1,
+			"| Provenance | NOT VERIFIED (--allow-unverified): no key to verify the provenance with")
 	})
 	t.Run("status", func(t *testing.T) {
 		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), "revision 1", "release: revision v1")
@@ -377,7 +378,7 @@ func TestLocalTour(t *testing.T) {
 	})
 	t.Run("a failing deploy is rolled back", func(t *testing.T) {
 		broken := s.brokenManifests(t)
-		r := s.call(t, join([]string{"--manifests", broken, "deploy", "--overlay", "dev", "--image", ref1, "--revision", "broken"}, s.target())...)
+		r := s.call(t, join([]string{"--manifests", broken, "deploy", "--allow-unverified", "--overlay", "dev", "--image", ref1, "--revision", "broken"}, s.target())...)
 		if r.err == nil {
 			t.Fatalf("the failing deploy succeeded:\n%s", r)
 		}
@@ -398,16 +399,16 @@ func TestLocalTour(t *testing.T) {
 		if never.err == nil || !strings.Contains(never.stderr, "revision never-built was never published") {
 			t.Fatalf("promoting an unpublished revision:\n%s", never)
 		}
-		wrong := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref1}, s.target())...)
+		wrong := s.call(t, join(s.withRegistry(), []string{"promote", "--allow-unverified", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref1}, s.target())...)
 		if wrong.err == nil || !strings.Contains(wrong.stderr, "a different digest); nothing was deployed") {
 			t.Fatalf("promoting with the wrong expected image:\n%s", wrong)
 		}
-		r := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref2,
+		r := s.call(t, join(s.withRegistry(), []string{"promote", "--allow-unverified", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref2,
 			"--run-url", "https://ci.example/runs/7", "--actor", "alice"}, s.target())...)
 		mustSucceed(t, r, "## ship promote staging: succeeded", "| Release | revision v2, image "+ref2, "by alice, run https://ci.example/runs/7")
 		t.Logf("promote's report:\n%s", r.stdout)
 		// dev runs v1 since the rollback: promoting from dev brings exactly that digest to staging.
-		r = s.call(t, join([]string{"promote", "--to", "staging", "--from", "dev"}, s.target())...)
+		r = s.call(t, join([]string{"promote", "--allow-unverified", "--to", "staging", "--from", "dev"}, s.target())...)
 		mustSucceed(t, r, "## ship promote staging: succeeded", "promoted from dev", digestOf(ref1))
 		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "staging"}, s.target())...), digestOf(ref1), "promoted from dev")
 	})
@@ -418,7 +419,7 @@ func TestLocalTour(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rs[i] = s.call(t, join([]string{"deploy", "--overlay", "dev", "--image", ref, "--owner", fmt.Sprintf("concurrent-%d", i)}, s.target())...)
+				rs[i] = s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", ref, "--owner", fmt.Sprintf("concurrent-%d", i)}, s.target())...)
 			}()
 		}
 		wg.Wait()
@@ -503,13 +504,13 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		}
 	}
 	// A first deploy (not timed) creates the Deployment the watches follow, and loads the module.
-	mustSucceed(b, s.call(b, join([]string{"deploy", "--overlay", "dev", "--image", s.registry.Host + "/fastapi-app@sha256:" + strings.Repeat("0", 64)}, s.target())...))
+	mustSucceed(b, s.call(b, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", s.registry.Host + "/fastapi-app@sha256:" + strings.Repeat("0", 64)}, s.target())...))
 	b.ResetTimer()
 	var own, check, whole, peer, lag, peerLag stats
 	for i := range b.N {
 		img := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))))
 		w := s.watch(b)
-		r := s.call(b, join([]string{"deploy", "--overlay", "dev", "--image", img}, s.target())...)
+		r := s.call(b, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", img}, s.target())...)
 		events := w.Stop()
 		mustSucceed(b, r, "## ship deploy dev: succeeded")
 		own.add(reportDuration(b, r.stdout))
