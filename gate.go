@@ -213,7 +213,8 @@ func (m *Ship) gateImage(ctx context.Context, image, revision string, onAWS, all
 		return provenanceCheck{Image: v.Image, Line: v.Summary(), Provenance: v.Provenance}, nil
 	}
 	if !allowUnverified {
-		return provenanceCheck{}, fmt.Errorf("refusing to deploy %s: %w; nothing was deployed", image, err)
+		// err names the image by digest (or says why it could not look)
+		return provenanceCheck{}, fmt.Errorf("refusing to deploy: %w; nothing was deployed", err)
 	}
 	line := "NOT VERIFIED (--allow-unverified): " + err.Error()
 	fmt.Fprintf(os.Stderr, "WARNING: deploying %s with its provenance %s\n", image, line)

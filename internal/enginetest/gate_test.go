@@ -171,5 +171,6 @@ func TestProvenanceGate(t *testing.T) {
 	t.Run("promote deploys a verified image and records its provenance", func(t *testing.T) {
 		r := s.call(t, join(s.withRegistry(), verify, []string{"promote", "--to", "staging", "--repository", repo, "--revision", "g1"}, s.target())...)
 		mustSucceed(t, r, "## ship promote staging: succeeded", "| Provenance | verified: signed by public key cosign.pub", "verified provenance "+repo+"@sha256:")
+		t.Logf("promote's report:\n%s", r.stdout)
 	})
 }
