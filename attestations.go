@@ -97,7 +97,7 @@ func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, rev
 	var done []string
 	for _, img := range ims.Platforms {
 		at := root.Context().Digest(img.Digest)
-		res, err := m.attachSBOM(ctx, target, at, img.Platform, builtFor(built, img.Platform), opts)
+		res, doc, err := m.attachSBOM(ctx, target, at, img.Platform, builtFor(built, img.Platform), opts)
 		switch {
 		case err != nil && built != nil:
 			return err
@@ -109,11 +109,11 @@ func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, rev
 			done = append(done, describe("SBOM "+img.Platform, res))
 		}
 		if signer != nil {
-			res, err := signSBOM(ctx, signer, at, opts)
+			line, err := signSBOM(ctx, signer, at, img.Platform, doc, opts)
 			if err != nil {
 				return err
 			}
-			done = append(done, describe("SBOM bundle "+img.Platform, res))
+			done = append(done, line)
 		}
 	}
 	if built != nil {
@@ -202,13 +202,14 @@ func builtFor(built map[string]*dagger.Container, platform string) *dagger.Conta
 }
 
 // attachSBOM makes the SBOM of one platform image from the image itself, unless it already has one: from
-// the container this run pushed (ctr), or else pulled back from the registry by digest.
-func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Digest, platform string, ctr *dagger.Container, opts []remote.Option) (attest.Result, error) {
+// the container this run pushed (ctr), or else pulled back from the registry by digest. It returns the
+// document it attached (nil when one existed), so signing needs no blob read (ECR's build role has none).
+func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Digest, platform string, ctr *dagger.Container, opts []remote.Option) (attest.Result, []byte, error) {
 	if found, err := attest.Find(ctx, img, sbom.MediaType, opts...); err != nil || len(found) > 0 {
 		if err != nil {
-			return attest.Result{}, err
+			return attest.Result{}, nil, err
 		}
-		return attest.Result{Digest: found[0].Digest.String(), Existing: true}, nil
+		return attest.Result{Digest: found[0].Digest.String(), Existing: true}, nil, nil
 	}
 	if ctr == nil {
 		ctr = dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(platform)}).
@@ -217,15 +218,19 @@ func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Dige
 	}
 	in, err := imageContents(ctx, ctr)
 	if err != nil {
-		return attest.Result{}, fmt.Errorf("read the packages of %s: %w", img, err)
+		return attest.Result{}, nil, fmt.Errorf("read the packages of %s: %w", img, err)
 	}
 	in.Image = sbom.Image{Repository: img.Context().Name(), Digest: img.DigestStr(), Platform: platform}
 	in.Created = time.Now()
 	doc, err := sbom.Encode(in)
 	if err != nil {
-		return attest.Result{}, err
+		return attest.Result{}, nil, err
 	}
-	return attest.Attach(ctx, img, attest.Attestation{ArtifactType: sbom.MediaType, Data: doc, Created: in.Created}, opts...)
+	res, err := attest.Attach(ctx, img, attest.Attestation{ArtifactType: sbom.MediaType, Data: doc, Created: in.Created}, opts...)
+	if res.Existing { // another run attached one meanwhile: sign that one, not ours
+		doc = nil
+	}
+	return res, doc, err
 }
 
 // imageContents reads what the SBOM lists from inside the image: its dpkg database, os-release, and the

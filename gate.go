@@ -171,23 +171,32 @@ func signStatement(ctx context.Context, s signing.Signer, subject name.Digest, p
 	return attest.AttachBundle(ctx, subject, predicateType, bundle, time.Now(), opts...)
 }
 
-// signSBOM signs the SBOM attached to a platform image, wrapped in a statement about that image.
-func signSBOM(ctx context.Context, s signing.Signer, img name.Digest, opts []remote.Option) (attest.Result, error) {
+// signSBOM signs the SBOM attached to a platform image (doc, when this run made it; else read back),
+// wrapped in a statement about that image. Failing to sign this run's SBOM fails publish; a reused image's
+// SBOM that cannot be read back (ECR's build role may not read blobs) stays unsigned, and the line says so.
+func signSBOM(ctx context.Context, s signing.Signer, img name.Digest, platform string, doc []byte, opts []remote.Option) (string, error) {
+	what := "SBOM bundle " + platform
 	if found, err := attest.FindBundles(ctx, img, sbom.PredicateType, opts...); err != nil || len(found) > 0 {
 		if err != nil {
-			return attest.Result{}, err
+			return "", err
 		}
-		return attest.Result{Digest: found[0].Digest.String(), Existing: true}, nil
+		return describe(what, attest.Result{Digest: found[0].Digest.String(), Existing: true}), nil
 	}
-	doc, err := attest.Read(ctx, img, sbom.MediaType, opts...)
-	if err != nil {
-		return attest.Result{}, err
+	if doc == nil {
+		var err error
+		if doc, err = attest.Read(ctx, img, sbom.MediaType, opts...); err != nil {
+			return what + " not attached (the existing SBOM could not be read back): " + err.Error(), nil
+		}
 	}
 	st, err := sbom.Statement(doc, img.Context().Name(), img.DigestStr())
 	if err != nil {
-		return attest.Result{}, err
+		return "", err
 	}
-	return signStatement(ctx, s, img, sbom.PredicateType, st, opts)
+	res, err := signStatement(ctx, s, img, sbom.PredicateType, st, opts)
+	if err != nil {
+		return "", err
+	}
+	return describe(what, res), nil
 }
 
 // provenanceCheck is the gate's outcome for a deploy: the image to deploy (pinned by the verified
