@@ -473,7 +473,9 @@ func TestPreview(t *testing.T) {
 		mustSucceed(t, r, "## The image, run and probed", "readiness GET http://", "/readyz: HTTP 200", "liveness GET http://", "/healthz: HTTP 200",
 			`"revision":"preview-1"`, "## The preview cluster", "## Plan of revision preview-1", "3 object(s) change",
 			"+        image: preview.local/fastapi-app:preview-2", "### ship rollback dev: succeeded",
-			"image preview.local/fastapi-app:preview-1", "which kwok marks Running and Ready without running the image")
+			"image preview.local/fastapi-app:preview-1", "which kwok marks Running and Ready without running the image",
+			"## Provenance", "signed as a Sigstore bundle with an ephemeral key", "verified with the deploy gate's own check", "The bundle lived in memory only")
+		t.Logf("preview's provenance section:\n%s", section(r.stdout, "## Provenance"))
 		if n := strings.Count(r.stdout, "### ship deploy dev: succeeded"); n != 2 {
 			t.Fatalf("%d successful deploys in the report, want 2:\n%s", n, r.stdout)
 		}
@@ -488,6 +490,16 @@ func TestPreview(t *testing.T) {
 		r := s.call(t, join(pip(), []string{"preview-cluster", "kubectl", "with-exec", "--args", "kubectl,get,deployments,-A,-o,name", "stdout"})...)
 		mustSucceed(t, r, "deployment.apps/fastapi-app")
 	})
+}
+
+// section is the report's section starting at heading, up to the next heading of the same level.
+func section(report, heading string) string {
+	_, rest, ok := strings.Cut(report, heading)
+	if !ok {
+		return ""
+	}
+	body, _, _ := strings.Cut(rest, "\n## ")
+	return heading + body
 }
 
 // BenchmarkDeployVsPeer times deploy on the engine against `kubectl apply` + `kubectl rollout status` run
