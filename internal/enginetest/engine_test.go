@@ -8,7 +8,8 @@
 //
 // Environment: SHIP_PIP_INDEX_URL, when set, is passed to with-pip-index for test and build (for engines
 // that cannot reach PyPI); SHIP_ENGINE_SHOW=1 logs every call's output, SHIP_ENGINE_SPANS=1 where its time
-// went.
+// went; SHIP_ENGINE_COLD=1 says the engine was started with empty state for this run, so the benchmark
+// reports the first call's time as the cold start.
 package enginetest
 
 import (
@@ -173,6 +174,7 @@ func (s *suite) call(t testing.TB, args ...string) result {
 	}
 	r.err = cmd.Wait()
 	r.took = time.Since(start)
+	first.Do(func() { first.took, first.ok = r.took, r.err == nil })
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	t.Logf("dagger call %s: %s", strings.Join(args, " "), r.took.Round(time.Millisecond))
 	if os.Getenv("SHIP_ENGINE_SPANS") != "" {
@@ -183,6 +185,22 @@ func (s *suite) call(t testing.TB, args ...string) result {
 	}
 	s.noSecrets(t, r)
 	return r
+}
+
+// first is the run's first dagger call: on an engine with empty state, the module's cold load.
+var first struct {
+	sync.Once
+	took time.Duration
+	ok   bool
+}
+
+// coldFirstCall is the wall time of the run's first call, when SHIP_ENGINE_COLD=1 says the engine started
+// this run with empty state, and that call succeeded.
+func coldFirstCall() (time.Duration, bool) {
+	if os.Getenv("SHIP_ENGINE_COLD") != "1" {
+		return 0, false
+	}
+	return first.took, first.ok
 }
 
 // noSecrets fails the test when an output shows a secret or the content of a rendered manifest.
@@ -503,10 +521,11 @@ func section(report, heading string) string {
 }
 
 // BenchmarkDeployVsPeer times deploy on the engine against `kubectl apply` + `kubectl rollout status` run
-// on the host, on the same cluster, alternating. It reports (never asserts) the deploy's own duration (its
-// report), the time spent before it connecting and checking the cluster, the whole dagger call, the peer's
-// wall time, their ratio, and how late each reported success after the rollout completed (seen by an
-// independent watch).
+// on the host, on the same cluster, alternating. It reports, and never asserts: the whole dagger call and
+// the deploy's own duration (its report) each against the peer's wall time, the time spent before the
+// deploy connecting and checking the cluster, and how late each reported success after an independent
+// watch saw the rollout complete. With SHIP_ENGINE_COLD=1 (the engine was started with empty state for
+// this run), the first call of the run is the module's cold load, and its wall time is reported too.
 func BenchmarkDeployVsPeer(b *testing.B) {
 	s := setup(b)
 	ctx := context.Background()
@@ -523,17 +542,18 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		img := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))))
 		w := s.watch(b)
 		r := s.call(b, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", img}, s.target())...)
-		events := w.Stop()
+		events := s.stopWatch(b, w, img)
 		mustSucceed(b, r, "## ship deploy dev: succeeded")
 		own.add(reportDuration(b, r.stdout))
 		check.add(spanDuration(r.stderr, "check inputs"))
 		whole.add(r.took)
 		done, seen := kubetest.RolledOutAt(events, img)
 		at, printed := lineAt(r.lines, "workload(s) rolled out in")
-		if !seen || !printed {
-			b.Fatalf("cannot time the success (rollout seen by the watch: %v, success line in the log: %v):\n%s", seen, printed, r)
+		if seen && printed {
+			lag.add(at.Sub(done))
+		} else {
+			b.Logf("deploy %d: success lag not timed (rollout seen by the watch: %v, success line in the log: %v)", i, seen, printed)
 		}
-		lag.add(at.Sub(done))
 
 		peerImg := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte("peer-"+img)))
 		manifests := renderDev(b, s.root, peerImg)
@@ -543,18 +563,45 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		kubectl("", "rollout", "status", "deployment/fastapi-app", "-n", namespace, "--timeout=2m")
 		reported := time.Now()
 		peer.add(reported.Sub(start))
-		if done, ok := kubetest.RolledOutAt(w.Stop(), peerImg); ok {
+		if done, ok := kubetest.RolledOutAt(s.stopWatch(b, w, peerImg), peerImg); ok {
 			peerLag.add(reported.Sub(done))
+		} else {
+			b.Logf("peer %d: success lag not timed (the watch did not see the rollout)", i)
 		}
 	}
+	b.ReportMetric(whole.mean(), "dagger-call-ms")
 	b.ReportMetric(own.mean(), "deploy-report-ms")
 	b.ReportMetric(check.mean(), "connect-and-check-ms")
-	b.ReportMetric(whole.mean(), "dagger-call-ms")
 	b.ReportMetric(peer.mean(), "peer-ms")
+	b.ReportMetric(whole.mean()/peer.mean(), "dagger-call/peer")
 	b.ReportMetric(own.mean()/peer.mean(), "report/peer")
 	b.ReportMetric((own.mean()+check.mean())/peer.mean(), "(report+connect)/peer")
-	b.ReportMetric(lag.mean(), "success-lag-ms")
-	b.ReportMetric(peerLag.mean(), "peer-success-lag-ms")
+	if lag.n > 0 {
+		b.ReportMetric(lag.mean(), "success-lag-ms")
+	}
+	if peerLag.n > 0 {
+		b.ReportMetric(peerLag.mean(), "peer-success-lag-ms")
+	}
+	if cold, ok := coldFirstCall(); ok {
+		b.ReportMetric(float64(cold.Milliseconds()), "cold-first-call-ms")
+	}
+}
+
+// stopWatch stops a watch once it has seen img rolled out (or after 5 s): the watch hears the last change a
+// moment after the one who made it, and the events keep their own arrival times. A watch that ended early
+// is a broken yardstick, not a slow deploy.
+func (s *suite) stopWatch(t testing.TB, w *kubecluster.Watcher, img string) []kubecluster.Event {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && w.Err() == nil; time.Sleep(50 * time.Millisecond) {
+		if _, ok := kubetest.RolledOutAt(w.Events(), img); ok {
+			break
+		}
+	}
+	events := w.Stop()
+	if err := w.Err(); err != nil {
+		t.Fatalf("the benchmark's watch broke: %v", err)
+	}
+	return events
 }
 
 type stats struct{ sum, n float64 }
@@ -629,5 +676,5 @@ func renderDev(t testing.TB, root, img string) []byte {
 }
 
 func (s *suite) watch(t testing.TB) *kubecluster.Watcher {
-	return s.cluster.Watch(t, namespace, "deployment", "fastapi-app")
+	return s.cluster.Watch(t, namespace, "get", "deployment", "fastapi-app")
 }

@@ -175,3 +175,42 @@ func TestMissingNamespaceReasons(t *testing.T) {
 		t.Fatalf("creating in a missing namespace: %v", err)
 	}
 }
+
+// A kind the cluster learns after the client first asked (a CRD installed mid-deploy) is found on the next
+// request, and a kind asked for without a version resolves to its group's preferred version.
+func TestDiscoveryFollowsNewKindsAndPreferredVersions(t *testing.T) {
+	e := kubetest.New(t)
+	ctx := context.Background()
+	group := strings.ReplaceAll(e.Namespace, "-", "") + ".example.com"
+	gvk := schema.GroupVersionKind{Group: group, Version: "v1", Kind: "Widget"}
+	if _, err := e.Client.Get(ctx, gvk, e.Namespace, "w"); !kube.HasReason(err, kube.Invalid) {
+		t.Fatalf("before the CRD: err = %v", err)
+	}
+	crd := `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.` + group + `}
+spec:
+  group: ` + group + `
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+`
+	e.KubectlStdin(crd, "apply", "-f", "-")
+	t.Cleanup(func() {
+		_, _ = e.Cluster.Kubectl(context.Background(), "delete", "crd", "widgets."+group, "--wait=false")
+	})
+	e.Kubectl("wait", "--for=condition=Established", "crd/widgets."+group, "--timeout=60s")
+	w := &unstructured.Unstructured{Object: map[string]any{"apiVersion": group + "/v1", "kind": "Widget",
+		"metadata": map[string]any{"name": "w", "namespace": e.Namespace}}}
+	if _, err := e.Client.Apply(ctx, w, kube.ApplyOptions{}); err != nil {
+		t.Fatalf("after the CRD: %v", err)
+	}
+	got, err := e.Client.Get(ctx, schema.GroupVersionKind{Group: group, Kind: "Widget"}, e.Namespace, "w")
+	if err != nil || got.GetAPIVersion() != group+"/v1" {
+		t.Fatalf("read without a version: %v, %v", got, err)
+	}
+	if _, err := e.Client.Get(ctx, schema.GroupVersionKind{Group: "apps", Kind: "Deployment"}, e.Namespace, "absent"); !kube.HasReason(err, kube.NotFound) {
+		t.Fatalf("a missing Deployment read without a version: %v", err)
+	}
+}

@@ -6,11 +6,15 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 )
@@ -107,34 +111,49 @@ func (w *Watch) follow(ctx context.Context, c *Client, ns string, i int, gvk sch
 
 // listAndWatch returns when the watch ends: nil when the server closed it normally.
 func (w *Watch) listAndWatch(ctx context.Context, c *Client, ns string, i int, gvk schema.GroupVersionKind) error {
-	r, err := c.resource(gvk, ns)
+	r, err := c.resource(ctx, gvk, ns)
 	if err != nil {
 		return err
 	}
 	op := "watch " + kindName(gvk)
-	list, err := r.List(ctx, metav1.ListOptions{})
+	list, err := r.list(ctx, nil)
 	if err != nil {
 		return classify(op, err)
 	}
 	w.replace(i, list.Items)
-	timeout := int64(300)
-	wi, err := r.Watch(ctx, metav1.ListOptions{ResourceVersion: list.GetResourceVersion(), AllowWatchBookmarks: true, TimeoutSeconds: &timeout})
+	q := url.Values{"watch": {"true"}, "resourceVersion": {list.GetResourceVersion()},
+		"allowWatchBookmarks": {"true"}, "timeoutSeconds": {"300"}}
+	resp, err := c.send(ctx, request{method: http.MethodGet, path: r.base, query: q})
 	if err != nil {
 		return classify(op, err)
 	}
-	defer wi.Stop()
-	for ev := range wi.ResultChan() {
-		switch ev.Type {
-		case watch.Added, watch.Modified, watch.Deleted:
-			if u, ok := ev.Object.(*unstructured.Unstructured); ok {
-				w.apply(i, ev.Type, u)
-			}
-		case watch.Error:
-			// Usually 410 Gone (our resourceVersion is too old): re-list, which reports real failures.
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return classify(op, responseError(resp, body, request{method: http.MethodGet}))
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev struct {
+			Type   watch.EventType `json:"type"`
+			Object json.RawMessage `json:"object"`
+		}
+		// A stream that ends or breaks, and an ERROR event (usually 410 Gone: our resourceVersion is too
+		// old), all lead to a re-list, which reports real failures.
+		if dec.Decode(&ev) != nil || ev.Type == watch.Error {
 			return nil
 		}
+		switch ev.Type {
+		case watch.Added, watch.Modified, watch.Deleted:
+			obj, err := runtime.Decode(unstructured.UnstructuredJSONScheme, ev.Object)
+			if err != nil {
+				return nil
+			}
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				w.apply(i, ev.Type, u)
+			}
+		}
 	}
-	return nil
 }
 
 func (w *Watch) replace(i int, items []unstructured.Unstructured) {

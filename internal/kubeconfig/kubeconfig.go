@@ -19,8 +19,9 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	api "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/tools/clientcmd/api/latest"
 )
 
 // Config is the selected context of a kubeconfig with its cluster and user.
@@ -41,7 +42,7 @@ func Parse(data []byte, contextName string) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("%w: give the contents of a kubeconfig file (e.g. ~/.kube/config)", ErrEmpty)
 	}
-	raw, err := clientcmd.Load(data)
+	raw, err := load(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, describeLoadError(err))
 	}
@@ -50,6 +51,17 @@ func Parse(data []byte, contextName string) (*Config, error) {
 		return nil, err
 	}
 	return resolve(raw, name)
+}
+
+// load decodes a kubeconfig the way clientcmd.Load does, with the codec it uses. clientcmd itself is not
+// imported: it drags in client-go's REST client, auth plugins and the whole API scheme, all compiled on
+// every fresh CI runner, for two calls.
+func load(data []byte) (*api.Config, error) {
+	decoded, _, err := latest.Codec.Decode(data, &schema.GroupVersionKind{Version: latest.Version, Kind: "Config"}, api.NewConfig())
+	if err != nil {
+		return nil, err
+	}
+	return decoded.(*api.Config), nil
 }
 
 func selectContext(raw *api.Config, requested string) (string, error) {
@@ -180,7 +192,7 @@ func (c *Config) Bytes() ([]byte, error) {
 	if c.userName != "" {
 		out.AuthInfos[c.userName] = c.user.DeepCopy()
 	}
-	data, err := clientcmd.Write(*out)
+	data, err := runtime.Encode(latest.Codec, out)
 	if err != nil {
 		return nil, fmt.Errorf("render kubeconfig for context %q: %w", c.contextName, err)
 	}

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 )
 
@@ -83,7 +82,7 @@ func (f Finding) detail() string {
 
 // strictDecoder rejects unknown and duplicate fields; built once, it is
 // safe for concurrent use.
-var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+var strictDecoder = serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
 
 // Manifests checks every object in a multi-document YAML stream. It returns
 // an error only when the input cannot be read as YAML; every problem with
@@ -170,7 +169,7 @@ func decodeFindings(err error, add func(field, msg string)) bool {
 	case runtime.IsMissingVersion(err):
 		add("apiVersion", "missing; every object needs apiVersion and kind")
 	case runtime.IsNotRegisteredError(err):
-		add("kind", "not a known built-in Kubernetes type for this apiVersion (custom resources are not accepted here)")
+		add("kind", "not a known built-in Kubernetes type for this apiVersion (custom resources are not accepted here; the apiVersions accepted are "+acceptedVersions()+")")
 	default:
 		add("", "does not decode into its Kubernetes type: "+err.Error())
 	}

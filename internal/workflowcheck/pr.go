@@ -3,12 +3,15 @@
 // Why: a pull request's code (a fork's included) runs here, so the workflow
 // must never deploy, never read secrets, keep a read-only token, and reach
 // AWS only in the opt-in `plan` job, and only for branches of this
-// repository.
+// repository. A fork's code also stays off the team's runners and shared
+// Dagger engine: that engine is privileged and runs the deploys.
 package workflowcheck
 
 import (
 	"regexp"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var (
@@ -26,6 +29,36 @@ func prRules(wf *workflow, r *report) {
 		func(string) bool { return false })
 	checkNoDeploy(wf, r)
 	checkPlanJobs(wf, r)
+	checkForksOffSharedEngine(wf, r)
+}
+
+// runnerHostEnv is the dagger CLI's setting for which engine to use.
+const runnerHostEnv = "_EXPERIMENTAL_DAGGER_RUNNER_HOST"
+
+// checkForksOffSharedEngine requires the same-repository condition wherever a
+// PR job could be sent to the shared engine (the runner host setting, at any
+// env level) or to the team's runners (a runs-on taken from a variable).
+func checkForksOffSharedEngine(wf *workflow, r *report) {
+	type env struct {
+		path string
+		node *yaml.Node
+	}
+	envs := []env{{"env", get(wf.root, "env")}}
+	for _, j := range wf.jobs {
+		envs = append(envs, env{j.path + ".env", get(j.node, "env")})
+		for _, s := range j.steps {
+			envs = append(envs, env{s.path + ".env", s.env})
+		}
+		if on := normalizeSpace(scalar(get(j.node, "runs-on"))); strings.Contains(on, "vars.") && !sameRepo.MatchString(on) {
+			r.add(j.path+".runs-on", "job %s runs fork PRs on the runners a variable names: fork code must stay on GitHub-hosted runners; write runs-on: ${{ github.event.pull_request.head.repo.full_name == github.repository && vars.SHIP_RUNNER || 'ubuntu-24.04' }}", j.id)
+		}
+	}
+	for _, e := range envs {
+		v := normalizeSpace(scalar(get(e.node, runnerHostEnv)))
+		if v != "" && !sameRepo.MatchString(v) {
+			r.add(e.path+"."+runnerHostEnv, "sends fork PRs to the shared Dagger engine, which is privileged and runs the deploys: write ${{ github.event.pull_request.head.repo.full_name == github.repository && vars.DAGGER_RUNNER_HOST || '' }}")
+		}
+	}
 }
 
 func checkPRTriggers(wf *workflow, r *report) {

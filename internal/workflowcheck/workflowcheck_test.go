@@ -95,6 +95,10 @@ var fixtureCases = []struct {
 	{"pr_docker_run.yml", []want{{"jobs.build.steps[0].run", "run step calls docker:"}}},
 	{"pr_plan_environment.yml", []want{{"jobs.plan.environment", "job plan sets an environment"}}},
 	{"pr_plan_deploy_role.yml", []want{{"jobs.plan.steps[1].with.args", "plan runs with --role-arn ${{ vars.AWS_ROLE_ARN }}: its role is ${{ vars.AWS_PLAN_ROLE_ARN }}"}}},
+	{"pr_forks_shared_engine.yml", []want{
+		{"env._EXPERIMENTAL_DAGGER_RUNNER_HOST", "sends fork PRs to the shared Dagger engine"},
+		{"jobs.build.runs-on", "job build runs fork PRs on the runners a variable names"},
+	}},
 }
 
 func TestFixturesBreakExactlyTheirRule(t *testing.T) {
