@@ -2,7 +2,8 @@
 // (sbom). Dagger's publish cannot attach attestations, so ship pushes them as OCI 1.1 referrers with the
 // credentials it pushed the image with. It guards against attestations that lie: the SBOM is read from the
 // pushed image itself (its dpkg database and `pip inspect` in it), and a provenance is attached only by the
-// run that built the image, never to a reused revision another run built. The statements are not signed yet.
+// run that built the image, never to a reused revision another run built. Both are signed as Sigstore
+// bundles when there is a key (gate.go); without one, publish says loudly that they are unsigned.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"dagger/ship/internal/provenance"
 	"dagger/ship/internal/publish"
 	"dagger/ship/internal/sbom"
+	"dagger/ship/internal/signing"
 )
 
 // Sbom returns the CycloneDX SBOM attached to a published image, read back from its registry.
@@ -88,21 +90,34 @@ func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, rev
 	if err != nil {
 		return err
 	}
+	signer, why, err := m.signer(ctx)
+	if err != nil {
+		return err
+	}
 	var done []string
 	for _, img := range ims.Platforms {
-		res, err := m.attachSBOM(ctx, target, root.Context().Digest(img.Digest), img.Platform, builtFor(built, img.Platform), opts)
+		at := root.Context().Digest(img.Digest)
+		res, doc, err := m.attachSBOM(ctx, target, at, img.Platform, builtFor(built, img.Platform), opts)
 		switch {
 		case err != nil && built != nil:
 			return err
 		case err != nil:
 			// A reused image is the release either way; its missing SBOM is reported, not fatal.
 			done = append(done, fmt.Sprintf("SBOM %s not attached: %v", img.Platform, err))
+			continue
 		default:
 			done = append(done, describe("SBOM "+img.Platform, res))
 		}
+		if signer != nil {
+			line, err := signSBOM(ctx, signer, at, img.Platform, doc, opts)
+			if err != nil {
+				return err
+			}
+			done = append(done, line)
+		}
 	}
 	if built != nil {
-		res, err := m.attachProvenance(ctx, root, ims, revision, platforms, started, opts)
+		res, err := m.attachProvenance(ctx, root, ims, revision, platforms, started, signer, opts)
 		if err != nil {
 			return err
 		}
@@ -113,9 +128,51 @@ func (m *Ship) attestPublished(ctx context.Context, target *pushTarget, ref, rev
 		done = append(done, "no provenance: this run did not build the image, and the run that did attached none")
 	} else {
 		done = append(done, "provenance "+found[0].Digest.String()+" (existing)")
+		if signer != nil {
+			done = append(done, m.signReusedProvenance(ctx, signer, root, revision, opts))
+		}
 	}
-	fmt.Fprintf(os.Stderr, "attestations of %s (unsigned): %s\n", root, strings.Join(done, "; "))
+	if signer == nil {
+		fmt.Fprintf(os.Stderr, "WARNING: the attestations of %s are NOT SIGNED: %s. deploy --image and promote refuse an image without a signed provenance.\n", root, why)
+		fmt.Fprintf(os.Stderr, "attestations of %s (unsigned): %s\n", root, strings.Join(done, "; "))
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "attestations of %s (signed by %s): %s\n", root, signer.Describe(), strings.Join(done, "; "))
 	return nil
+}
+
+// signReusedProvenance signs the provenance of a reused image that lacks its bundle (a publish that stopped
+// after the statement was attached), but only a statement this run could have made itself: about this
+// digest, of this revision, by this run's builder. Anything else in the registry is left unsigned.
+func (m *Ship) signReusedProvenance(ctx context.Context, s signing.Signer, root name.Digest, revision string, opts []remote.Option) string {
+	if found, err := attest.FindBundles(ctx, root, provenance.PredicateType, opts...); err == nil && len(found) > 0 {
+		return "provenance bundle " + found[0].Digest.String() + " (existing)"
+	}
+	doc, err := attest.Read(ctx, root, provenance.MediaType, opts...)
+	if err != nil {
+		return "provenance not signed: " + err.Error()
+	}
+	st, err := provenance.Parse(doc)
+	if err != nil {
+		return "provenance not signed: " + err.Error()
+	}
+	tok, err := m.webIdentity(ctx)
+	if err != nil {
+		return "provenance not signed: " + err.Error()
+	}
+	runner := provenance.RunnerFromToken(nil)
+	if tok != nil {
+		runner = provenance.RunnerFromToken(&tok.Claims)
+	}
+	builder := firstNonEmpty(runner.BuilderID, provenance.LocalBuilder)
+	if !st.HasSubject(root.DigestStr()) || st.Predicate.BuildDefinition.ExternalParameters.Revision != revision || st.Predicate.RunDetails.Builder.ID != builder {
+		return fmt.Sprintf("provenance NOT signed: the existing statement is not one this run could have made (its subject, revision or builder is not %s, %s, %s)", root.DigestStr(), revision, builder)
+	}
+	res, err := signStatement(ctx, s, root, provenance.PredicateType, doc, opts)
+	if err != nil {
+		return "provenance not signed: " + err.Error()
+	}
+	return describe("provenance bundle", res)
 }
 
 // checkAttestable fails before anything is built when ship's own code could not reach the registry to
@@ -145,13 +202,14 @@ func builtFor(built map[string]*dagger.Container, platform string) *dagger.Conta
 }
 
 // attachSBOM makes the SBOM of one platform image from the image itself, unless it already has one: from
-// the container this run pushed (ctr), or else pulled back from the registry by digest.
-func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Digest, platform string, ctr *dagger.Container, opts []remote.Option) (attest.Result, error) {
+// the container this run pushed (ctr), or else pulled back from the registry by digest. It returns the
+// document it attached (nil when one existed), so signing needs no blob read (ECR's build role has none).
+func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Digest, platform string, ctr *dagger.Container, opts []remote.Option) (attest.Result, []byte, error) {
 	if found, err := attest.Find(ctx, img, sbom.MediaType, opts...); err != nil || len(found) > 0 {
 		if err != nil {
-			return attest.Result{}, err
+			return attest.Result{}, nil, err
 		}
-		return attest.Result{Digest: found[0].Digest.String(), Existing: true}, nil
+		return attest.Result{Digest: found[0].Digest.String(), Existing: true}, nil, nil
 	}
 	if ctr == nil {
 		ctr = dag.Container(dagger.ContainerOpts{Platform: dagger.Platform(platform)}).
@@ -160,15 +218,19 @@ func (m *Ship) attachSBOM(ctx context.Context, target *pushTarget, img name.Dige
 	}
 	in, err := imageContents(ctx, ctr)
 	if err != nil {
-		return attest.Result{}, fmt.Errorf("read the packages of %s: %w", img, err)
+		return attest.Result{}, nil, fmt.Errorf("read the packages of %s: %w", img, err)
 	}
 	in.Image = sbom.Image{Repository: img.Context().Name(), Digest: img.DigestStr(), Platform: platform}
 	in.Created = time.Now()
 	doc, err := sbom.Encode(in)
 	if err != nil {
-		return attest.Result{}, err
+		return attest.Result{}, nil, err
 	}
-	return attest.Attach(ctx, img, attest.Attestation{ArtifactType: sbom.MediaType, Data: doc, Created: in.Created}, opts...)
+	res, err := attest.Attach(ctx, img, attest.Attestation{ArtifactType: sbom.MediaType, Data: doc, Created: in.Created}, opts...)
+	if res.Existing { // another run attached one meanwhile: sign that one, not ours
+		doc = nil
+	}
+	return res, doc, err
 }
 
 // imageContents reads what the SBOM lists from inside the image: its dpkg database, os-release, and the
@@ -208,7 +270,7 @@ func imageContents(ctx context.Context, ctr *dagger.Container) (sbom.Input, erro
 }
 
 // attachProvenance attaches one statement about the root and every platform image to each of them.
-func (m *Ship) attachProvenance(ctx context.Context, root name.Digest, ims attest.Images, revision string, platforms []dagger.Platform, started time.Time, opts []remote.Option) ([]string, error) {
+func (m *Ship) attachProvenance(ctx context.Context, root name.Digest, ims attest.Images, revision string, platforms []dagger.Platform, started time.Time, signer signing.Signer, opts []remote.Option) ([]string, error) {
 	b, err := m.provenanceBuild(ctx, root, ims, revision, platforms, started)
 	if err != nil {
 		return nil, err
@@ -237,6 +299,13 @@ func (m *Ship) attachProvenance(ctx context.Context, root name.Digest, ims attes
 			return nil, err
 		}
 		done = append(done, describe(strings.TrimSpace("provenance "+s.Platform), res))
+		if signer == nil {
+			continue
+		}
+		if res, err = signStatement(ctx, signer, root.Context().Digest(s.Digest), provenance.PredicateType, doc, opts); err != nil {
+			return nil, err
+		}
+		done = append(done, describe(strings.TrimSpace("provenance bundle "+s.Platform), res))
 	}
 	return done, nil
 }

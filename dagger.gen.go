@@ -74,6 +74,8 @@ func (r Ship) MarshalJSON() ([]byte, error) {
 		Aws          *AwsSettings
 		Oidc         *OidcSettings
 		Registry     *RegistrySettings
+		Signing      *SigningSettings
+		Verification *VerifySettings
 	}
 	concrete.App = r.App
 	concrete.Manifests = r.Manifests
@@ -88,6 +90,8 @@ func (r Ship) MarshalJSON() ([]byte, error) {
 	concrete.Aws = r.Aws
 	concrete.Oidc = r.Oidc
 	concrete.Registry = r.Registry
+	concrete.Signing = r.Signing
+	concrete.Verification = r.Verification
 	return json.Marshal(&concrete)
 }
 
@@ -106,6 +110,8 @@ func (r *Ship) UnmarshalJSON(bs []byte) error {
 		Aws          *AwsSettings
 		Oidc         *OidcSettings
 		Registry     *RegistrySettings
+		Signing      *SigningSettings
+		Verification *VerifySettings
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -124,6 +130,8 @@ func (r *Ship) UnmarshalJSON(bs []byte) error {
 	r.Aws = concrete.Aws
 	r.Oidc = concrete.Oidc
 	r.Registry = concrete.Registry
+	r.Signing = concrete.Signing
+	r.Verification = concrete.Verification
 	return nil
 }
 
@@ -541,7 +549,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg actor", err))
 				}
 			}
-			return (*Ship).Deploy(&parent, ctx, overlay, repository, image, revision, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, skipTests, platforms, createRepository, owner, runUrl, actor)
+			var allowUnverified bool
+			if inputArgs["allowUnverified"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowUnverified"]), &allowUnverified)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowUnverified", err))
+				}
+			}
+			return (*Ship).Deploy(&parent, ctx, overlay, repository, image, revision, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, skipTests, platforms, createRepository, owner, runUrl, actor, allowUnverified)
 		case "Doctor":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1108,7 +1123,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg vulnerabilityAllowlist", err))
 				}
 			}
-			return (*Ship).Promote(&parent, ctx, to, from, revision, repository, expectImage, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, runUrl, actor, protectedEnvironments, vulnerabilityThreshold, ignoreUnfixed, vulnerabilityAllowlist)
+			var allowUnverified bool
+			if inputArgs["allowUnverified"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowUnverified"]), &allowUnverified)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowUnverified", err))
+				}
+			}
+			return (*Ship).Promote(&parent, ctx, to, from, revision, repository, expectImage, cluster, kubeconfig, kubeApi, timeout, lockWait, noRollback, runUrl, actor, protectedEnvironments, vulnerabilityThreshold, ignoreUnfixed, vulnerabilityAllowlist, allowUnverified)
 		case "Publish":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1333,6 +1355,34 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Ship).Validate(&parent, ctx, overlay, image, manifests, requireDigest)
+		case "Verify":
+			var parent Ship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image string
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var platform dagger.Platform
+			if inputArgs["platform"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platform"]), &platform)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platform", err))
+				}
+			}
+			return (*Ship).Verify(&parent, ctx, image, revision, platform)
 		case "Whoami":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1480,6 +1530,69 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Ship).WithRegistry(&parent, address, username, password, api), nil
+		case "WithSigningKey":
+			var parent Ship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var key *dagger.Secret
+			if inputArgs["key"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["key"]), &key)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg key", err))
+				}
+			}
+			var password *dagger.Secret
+			if inputArgs["password"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["password"]), &password)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg password", err))
+				}
+			}
+			var kmsKey string
+			if inputArgs["kmsKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kmsKey"]), &kmsKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kmsKey", err))
+				}
+			}
+			return (*Ship).WithSigningKey(&parent, key, password, kmsKey)
+		case "WithVerifyKey":
+			var parent Ship
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var key *dagger.File
+			if inputArgs["key"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["key"]), &key)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg key", err))
+				}
+			}
+			var kmsKey string
+			if inputArgs["kmsKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kmsKey"]), &kmsKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kmsKey", err))
+				}
+			}
+			var builder string
+			if inputArgs["builder"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["builder"]), &builder)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg builder", err))
+				}
+			}
+			var allowLocalBuilder bool
+			if inputArgs["allowLocalBuilder"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowLocalBuilder"]), &allowLocalBuilder)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowLocalBuilder", err))
+				}
+			}
+			return (*Ship).WithVerifyKey(&parent, key, kmsKey, builder, allowLocalBuilder)
 		case "WithWebIdentityToken":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)

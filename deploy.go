@@ -75,6 +75,9 @@ func (m *Ship) Deploy(
 	// Who triggered the deploy, recorded in the release.
 	// +optional
 	actor string,
+	// Deploy an --image whose provenance does not verify, saying so in the report (targets outside AWS only).
+	// +optional
+	allowUnverified bool,
 ) (string, error) {
 	o, err := deployOptions(timeout, lockWait, noRollback)
 	if err != nil {
@@ -86,19 +89,26 @@ func (m *Ship) Deploy(
 	if image == "" && strings.TrimSpace(revision) == "" {
 		return "", fmt.Errorf("--revision is required with --repository: it tags the image (e.g. --revision $(git rev-parse HEAD))")
 	}
+	var prov provenanceCheck
+	if image != "" {
+		if prov, err = m.gateImage(ctx, image, revision, cluster != "", allowUnverified); err != nil {
+			return "", err
+		}
+	}
 	target, client, err := m.checkTarget(ctx, overlay, cluster, kubeconfig, kubeApi)
 	if err != nil {
 		return "", err
 	}
 	defer target.stop(context.WithoutCancel(ctx))
-	pinned := image
+	pinned := firstNonEmpty(prov.Image, image)
 	if image == "" {
 		if pinned, err = m.release(ctx, repository, revision, platforms, createRepository, skipTests); err != nil {
 			return "", err
 		}
 	}
 	o.Image, o.Owner = pinned, firstNonEmpty(owner, "ship deploy "+firstNonEmpty(revision, pinned))
-	o.Release = deploy.Release{Revision: revision, RunURL: runUrl, Actor: actor}
+	o.Release = deploy.Release{Revision: revision, RunURL: runUrl, Actor: actor, Provenance: prov.Provenance}
+	o.Provenance = prov.Line
 	return m.rollOut(ctx, client, overlay, o, image == "")
 }
 
@@ -162,6 +172,9 @@ func (m *Ship) Promote(
 	// Accepted vulnerabilities (YAML or JSON; each with id, reason and expires: YYYY-MM-DD).
 	// +optional
 	vulnerabilityAllowlist *dagger.File,
+	// Promote an image whose provenance does not verify, saying so in the report (targets outside AWS only).
+	// +optional
+	allowUnverified bool,
 ) (string, error) {
 	o, err := deployOptions(timeout, lockWait, noRollback)
 	if err != nil {
@@ -180,8 +193,12 @@ func (m *Ship) Promote(
 	}
 	// A revision is looked up before the cluster is touched: an unpublished one is refused first.
 	var rel deploy.Release
+	var prov provenanceCheck
 	if revision != "" {
 		if rel, err = m.promoted(ctx, nil, "", revision, repository); err != nil {
+			return "", err
+		}
+		if prov, err = m.gateImage(ctx, rel.Image, rel.Revision, cluster != "", allowUnverified); err != nil {
 			return "", err
 		}
 		if verdict, err = m.enforce(ctx, gate, to, rel.Image, repository); err != nil {
@@ -197,6 +214,9 @@ func (m *Ship) Promote(
 		if rel, err = m.promoted(ctx, client, from, "", ""); err != nil {
 			return "", err
 		}
+		if prov, err = m.gateImage(ctx, rel.Image, rel.Revision, cluster != "", allowUnverified); err != nil {
+			return "", err
+		}
 		if verdict, err = m.enforce(ctx, gate, to, rel.Image, repository); err != nil {
 			return "", err
 		}
@@ -206,7 +226,8 @@ func (m *Ship) Promote(
 	}
 	fmt.Fprintf(os.Stderr, "promoting %s to %s\n", rel.Image, to)
 	o.Image, o.Owner, o.Action = rel.Image, "ship promote "+firstNonEmpty(rel.Revision, rel.Image), "promote"
-	o.Release = deploy.Release{Revision: rel.Revision, From: from, RunURL: runUrl, Actor: actor}
+	o.Release = deploy.Release{Revision: rel.Revision, From: from, RunURL: runUrl, Actor: actor, Provenance: prov.Provenance}
+	o.Provenance = prov.Line
 	rep, err := m.rollOut(ctx, client, to, o, true)
 	return verdict + rep, err
 }

@@ -56,6 +56,10 @@ type Ship struct {
 	Oidc *OidcSettings
 	// +private
 	Registry *RegistrySettings
+	// +private
+	Signing *SigningSettings
+	// +private
+	Verification *VerifySettings
 }
 
 // New creates the pipeline for a service: its source, its manifests and how to test and build it.

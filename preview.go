@@ -4,7 +4,8 @@
 // upstream images, with certificates made here and flags from internal/controlplane (the same definition the
 // tests' control plane uses); the deploys, the plan and the rollback are the real deploy code. It guards
 // against a preview that proves nothing: the probes are the overlay's own, a failing one fails the preview
-// with the response, and the report says plainly that the cluster's pods are simulated.
+// with the response, and the report says plainly that the cluster's pods are simulated, and that the
+// image's provenance was signed with an ephemeral key and verified in memory (preview pushes to no registry).
 package main
 
 import (
@@ -39,7 +40,9 @@ type PreviewCluster struct {
 // Preview runs the whole pipeline inside the engine: test, build, run and probe the image, then deploy it to an ephemeral cluster.
 //
 // In order, each a named step: the service's tests; the image built and run as a service, probed the way the
-// kubelet will (the overlay's readiness, liveness and startup probes, and /version); a Kubernetes control
+// kubelet will (the overlay's readiness, liveness and startup probes, and /version); its provenance signed
+// with a key made in the engine and verified by the deploy gate's check (in memory: preview pushes to no
+// registry); a Kubernetes control
 // plane started as services (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok); then a
 // plan, a deploy, a plan and deploy of a second revision, and a rollback, with the same deploy code as a
 // real deploy. Pods in that cluster are simulated by kwok: the image itself runs only in the probe step.
@@ -170,6 +173,7 @@ func (m *Ship) previewImage(ctx context.Context, r *rendered, rep *strings.Build
 	if err != nil {
 		return err
 	}
+	built := ctr // the image as built, before the probe's environment
 	for _, e := range app.Env {
 		ctr = ctr.WithEnvVariable(e.Name, e.Value)
 	}
@@ -205,6 +209,11 @@ func (m *Ship) previewImage(ctx context.Context, r *rendered, rep *strings.Build
 		return fmt.Errorf("GET /version does not report the revision the image was built with (preview-1): %s", v)
 	}
 	fmt.Fprintf(rep, "- /version: %s\n\n", strings.TrimSpace(v.Body))
+	prov, err := m.previewProvenance(ctx, built, "preview-1")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(rep, "## Provenance\n\n%s\n\n", prov)
 	return nil
 }
 

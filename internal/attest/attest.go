@@ -44,6 +44,7 @@ type Attestation struct {
 	ArtifactType string // e.g. application/vnd.cyclonedx+json; also the layer's media type
 	Data         []byte
 	Created      time.Time
+	Annotations  map[string]string // on the artifact manifest, beside the created date
 }
 
 // Result says what Attach did.
@@ -63,6 +64,12 @@ func Attach(ctx context.Context, subject name.Digest, a Attestation, opts ...rem
 	if len(existing) > 0 {
 		return Result{Digest: existing[0].Digest.String(), Existing: true}, nil
 	}
+	return push(ctx, subject, a, opts...)
+}
+
+// push writes the artifact's blobs and its manifest, whose subject is the image at subject.
+func push(ctx context.Context, subject name.Digest, a Attestation, opts ...remote.Option) (Result, error) {
+	opts = append(opts, remote.WithContext(ctx))
 	sub, err := remote.Head(subject, opts...)
 	if err != nil {
 		return Result{}, fmt.Errorf("attest: the image %s is not in the registry: %w", subject, err)
@@ -117,8 +124,17 @@ func artifactManifest(a Attestation, config, layer v1.Layer, subject *v1.Descrip
 		Config: cd, Layers: []v1.Descriptor{ld},
 		Subject: &v1.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
 	}
+	for k, v := range a.Annotations {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[k] = v
+	}
 	if !a.Created.IsZero() {
-		m.Annotations = map[string]string{CreatedAnnotation: a.Created.UTC().Format(time.RFC3339)}
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[CreatedAnnotation] = a.Created.UTC().Format(time.RFC3339)
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {

@@ -24,6 +24,7 @@ type Options struct {
 	App, Overlay, Namespace, Image, Owner string
 	Action                                string  // deploy (default) or promote: what the lock tells a successor
 	Release                               Release // what the release record says on success
+	Provenance                            string  // the gate's verdict, a line of the report ("" = not checked)
 	Manifests                             []byte  // rendered, validated YAML
 	Timeout                               time.Duration
 	NoRollback                            bool

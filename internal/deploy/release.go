@@ -28,12 +28,15 @@ const ReleaseManager = "ship-release"
 
 // Release is the record of one successful deploy or promote.
 type Release struct {
-	Revision string    `json:"revision,omitempty"` // git revision
-	Image    string    `json:"image"`              // the deployed reference, pinned by digest
-	RunURL   string    `json:"runURL,omitempty"`   // the CI run that deployed it
-	Actor    string    `json:"actor,omitempty"`    // who triggered it
-	From     string    `json:"from,omitempty"`     // the environment it was promoted from
-	At       time.Time `json:"at"`
+	Revision string `json:"revision,omitempty"` // git revision
+	Image    string `json:"image"`              // the deployed reference, pinned by digest
+	RunURL   string `json:"runURL,omitempty"`   // the CI run that deployed it
+	Actor    string `json:"actor,omitempty"`    // who triggered it
+	From     string `json:"from,omitempty"`     // the environment it was promoted from
+	// Provenance is the signed provenance the gate verified (repository@sha256: of its bundle), "" when
+	// the deploy was not verified.
+	Provenance string    `json:"provenance,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // summary is the one-line form status and reports show.
@@ -47,6 +50,9 @@ func (r Release) summary() string {
 	}
 	if r.From != "" {
 		parts = append(parts, "promoted from "+r.From)
+	}
+	if r.Provenance != "" {
+		parts = append(parts, "verified provenance "+r.Provenance)
 	}
 	if r.Actor != "" {
 		parts = append(parts, "by "+r.Actor)

@@ -99,13 +99,18 @@ func TestPromoteDeploysTheSourceDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := prod.options(rel.Image)
-	p.Release = Release{Revision: rel.Revision, From: "dev"}
+	prov := "reg.example/app@sha256:" + strings.Repeat("5", 64)
+	p.Release = Release{Revision: rel.Revision, From: "dev", Provenance: prov}
+	p.Provenance = "verified: signed by the test key"
 	rep, err := prod.run(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(rep.Release, "revision abc123, image "+img+", promoted from dev") {
-		t.Fatalf("release: %q", rep.Release)
+	if !strings.Contains(rep.Release, "revision abc123, image "+img+", promoted from dev, verified provenance "+prov) || rep.Provenance != p.Provenance {
+		t.Fatalf("release: %q, provenance line %q", rep.Release, rep.Provenance)
+	}
+	if got, err := Released(context.Background(), prod.Client, prod.ns, prod.owner()); err != nil || got.Provenance != prov {
+		t.Fatalf("prod's release record: %+v, %v; want provenance %s", got, err, prov)
 	}
 	if st := prod.status().Workloads[0]; st.Images[0] != img {
 		t.Fatalf("prod runs %v", st.Images)

@@ -56,7 +56,7 @@ func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error)
 		return nil, err
 	}
 	o = p.o
-	rep := &report.Report{Action: o.action(), Overlay: o.Overlay, Namespace: p.namespace, Image: o.Image, Started: o.Now()}
+	rep := &report.Report{Action: o.action(), Overlay: o.Overlay, Namespace: p.namespace, Image: o.Image, Provenance: o.Provenance, Started: o.Now()}
 	sctx, end := o.stage(ctx, "lock "+p.namespace)
 	work := lock.Work{Action: o.action(), Image: o.Image, Revision: o.Release.Revision}
 	ctx, l, err := acquire(sctx, c, o, p.namespace, work, rep)

@@ -370,8 +370,9 @@ func TestLocalTour(t *testing.T) {
 			"3 object(s) change", "+++ planned/apps.v1.Deployment.fastapi-dev.fastapi-app")
 	})
 	t.Run("deploy", func(t *testing.T) {
-		mustSucceed(t, s.call(t, join([]string{"deploy", "--overlay", "dev", "--image", ref1, "--revision", "v1"}, s.target())...),
-			"## ship deploy dev: succeeded", "| Release | revision v1, image "+ref1)
+		mustSucceed(t, s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", ref1, "--revision", "v1"}, s.target())...),
+			"## ship deploy dev: succeeded", "| Release | revision v1, image "+ref1,
+			"| Provenance | NOT VERIFIED (--allow-unverified): no key to verify the provenance with")
 	})
 	t.Run("status", func(t *testing.T) {
 		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), "revision 1", "release: revision v1")
@@ -395,7 +396,7 @@ func TestLocalTour(t *testing.T) {
 	})
 	t.Run("a failing deploy is rolled back", func(t *testing.T) {
 		broken := s.brokenManifests(t)
-		r := s.call(t, join([]string{"--manifests", broken, "deploy", "--overlay", "dev", "--image", ref1, "--revision", "broken"}, s.target())...)
+		r := s.call(t, join([]string{"--manifests", broken, "deploy", "--allow-unverified", "--overlay", "dev", "--image", ref1, "--revision", "broken"}, s.target())...)
 		if r.err == nil {
 			t.Fatalf("the failing deploy succeeded:\n%s", r)
 		}
@@ -416,16 +417,16 @@ func TestLocalTour(t *testing.T) {
 		if never.err == nil || !strings.Contains(never.stderr, "revision never-built was never published") {
 			t.Fatalf("promoting an unpublished revision:\n%s", never)
 		}
-		wrong := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref1}, s.target())...)
+		wrong := s.call(t, join(s.withRegistry(), []string{"promote", "--allow-unverified", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref1}, s.target())...)
 		if wrong.err == nil || !strings.Contains(wrong.stderr, "a different digest); nothing was deployed") {
 			t.Fatalf("promoting with the wrong expected image:\n%s", wrong)
 		}
-		r := s.call(t, join(s.withRegistry(), []string{"promote", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref2,
+		r := s.call(t, join(s.withRegistry(), []string{"promote", "--allow-unverified", "--to", "staging", "--repository", repo, "--revision", "v2", "--expect-image", ref2,
 			"--run-url", "https://ci.example/runs/7", "--actor", "alice"}, s.target())...)
 		mustSucceed(t, r, "## ship promote staging: succeeded", "| Release | revision v2, image "+ref2, "by alice, run https://ci.example/runs/7")
 		t.Logf("promote's report:\n%s", r.stdout)
 		// dev runs v1 since the rollback: promoting from dev brings exactly that digest to staging.
-		r = s.call(t, join([]string{"promote", "--to", "staging", "--from", "dev"}, s.target())...)
+		r = s.call(t, join([]string{"promote", "--allow-unverified", "--to", "staging", "--from", "dev"}, s.target())...)
 		mustSucceed(t, r, "## ship promote staging: succeeded", "promoted from dev", digestOf(ref1))
 		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "staging"}, s.target())...), digestOf(ref1), "promoted from dev")
 	})
@@ -436,7 +437,7 @@ func TestLocalTour(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rs[i] = s.call(t, join([]string{"deploy", "--overlay", "dev", "--image", ref, "--owner", fmt.Sprintf("concurrent-%d", i)}, s.target())...)
+				rs[i] = s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", ref, "--owner", fmt.Sprintf("concurrent-%d", i)}, s.target())...)
 			}()
 		}
 		wg.Wait()
@@ -490,7 +491,9 @@ func TestPreview(t *testing.T) {
 		mustSucceed(t, r, "## The image, run and probed", "readiness GET http://", "/readyz: HTTP 200", "liveness GET http://", "/healthz: HTTP 200",
 			`"revision":"preview-1"`, "## The preview cluster", "## Plan of revision preview-1", "3 object(s) change",
 			"+        image: preview.local/fastapi-app:preview-2", "### ship rollback dev: succeeded",
-			"image preview.local/fastapi-app:preview-1", "which kwok marks Running and Ready without running the image")
+			"image preview.local/fastapi-app:preview-1", "which kwok marks Running and Ready without running the image",
+			"## Provenance", "signed as a Sigstore bundle with an ephemeral key", "verified with the deploy gate's own check", "The bundle lived in memory only")
+		t.Logf("preview's provenance section:\n%s", section(r.stdout, "## Provenance"))
 		if n := strings.Count(r.stdout, "### ship deploy dev: succeeded"); n != 2 {
 			t.Fatalf("%d successful deploys in the report, want 2:\n%s", n, r.stdout)
 		}
@@ -505,6 +508,16 @@ func TestPreview(t *testing.T) {
 		r := s.call(t, join(pip(), []string{"preview-cluster", "kubectl", "with-exec", "--args", "kubectl,get,deployments,-A,-o,name", "stdout"})...)
 		mustSucceed(t, r, "deployment.apps/fastapi-app")
 	})
+}
+
+// section is the report's section starting at heading, up to the next heading of the same level.
+func section(report, heading string) string {
+	_, rest, ok := strings.Cut(report, heading)
+	if !ok {
+		return ""
+	}
+	body, _, _ := strings.Cut(rest, "\n## ")
+	return heading + body
 }
 
 // BenchmarkDeployVsPeer times deploy on the engine against `kubectl apply` + `kubectl rollout status` run
@@ -522,13 +535,13 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		}
 	}
 	// A first deploy (not timed) creates the Deployment the watches follow, and loads the module.
-	mustSucceed(b, s.call(b, join([]string{"deploy", "--overlay", "dev", "--image", s.registry.Host + "/fastapi-app@sha256:" + strings.Repeat("0", 64)}, s.target())...))
+	mustSucceed(b, s.call(b, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", s.registry.Host + "/fastapi-app@sha256:" + strings.Repeat("0", 64)}, s.target())...))
 	b.ResetTimer()
 	var own, check, whole, peer, lag, peerLag stats
 	for i := range b.N {
 		img := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))))
 		w := s.watch(b)
-		r := s.call(b, join([]string{"deploy", "--overlay", "dev", "--image", img}, s.target())...)
+		r := s.call(b, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", img}, s.target())...)
 		events := s.stopWatch(b, w, img)
 		mustSucceed(b, r, "## ship deploy dev: succeeded")
 		own.add(reportDuration(b, r.stdout))

@@ -85,14 +85,14 @@ func TestMigrations(t *testing.T) {
 	for i, img := range []string{img1, img2} {
 		plan := s.call(t, join([]string{"--manifests", good, "plan", "--overlay", "dev", "--image", img}, s.target())...)
 		mustSucceed(t, plan, "(pre-deploy job migrate): would run, to completion, before any other object changes")
-		r := s.call(t, join([]string{"--manifests", good, "deploy", "--overlay", "dev", "--image", img, "--revision", fmt.Sprintf("mig-%d", i+1)}, s.target())...)
+		r := s.call(t, join([]string{"--manifests", good, "deploy", "--allow-unverified", "--overlay", "dev", "--image", img, "--revision", fmt.Sprintf("mig-%d", i+1)}, s.target())...)
 		mustSucceed(t, r, "## ship deploy dev: succeeded", "### Pre-deploy jobs", "| completed |", "pre-deploy jobs ")
 		t.Logf("revision %d:\n%s", i+1, r.stdout)
 	}
 	if n := len(s.jobs(t)) - before; n != 2 {
 		t.Fatalf("two revisions ran %d new jobs: %v", n, s.jobs(t))
 	}
-	again := s.call(t, join([]string{"--manifests", good, "deploy", "--overlay", "dev", "--image", img2}, s.target())...)
+	again := s.call(t, join([]string{"--manifests", good, "deploy", "--allow-unverified", "--overlay", "dev", "--image", img2}, s.target())...)
 	mustSucceed(t, again, "already completed for this revision")
 	rb := s.call(t, join([]string{"--manifests", good, "rollback", "--overlay", "dev"}, s.target())...)
 	mustSucceed(t, rb, "rolled back 1 deployment(s), healthy")
@@ -116,7 +116,7 @@ func TestMigrations(t *testing.T) {
 			return s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...).stdout
 		}
 		was := status()
-		r := s.call(t, join([]string{"--manifests", failing, "deploy", "--overlay", "dev", "--image", s.fakeImage("mig-bad"), "--revision", "mig-bad"}, s.target())...)
+		r := s.call(t, join([]string{"--manifests", failing, "deploy", "--allow-unverified", "--overlay", "dev", "--image", s.fakeImage("mig-bad"), "--revision", "mig-bad"}, s.target())...)
 		if r.err == nil {
 			t.Fatalf("a failing migration deployed:\n%s", r)
 		}
@@ -140,10 +140,10 @@ func TestMigrations(t *testing.T) {
 func TestInterruptedDeploy(t *testing.T) {
 	s := setup(t)
 	good := s.fakeImage("int-good")
-	mustSucceed(t, s.call(t, join([]string{"deploy", "--overlay", "dev", "--image", good, "--revision", "int-good"}, s.target())...))
+	mustSucceed(t, s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", good, "--revision", "int-good"}, s.target())...))
 	slow := s.manifestsWith(t, nil, map[string]string{"slow.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: fastapi-app}\nspec:\n  minReadySeconds: 120\n"})
 
-	cmd := exec.Command("dagger", join([]string{"--progress=plain", "call", "--manifests", slow, "deploy", "--overlay", "dev",
+	cmd := exec.Command("dagger", join([]string{"--progress=plain", "call", "--manifests", slow, "deploy", "--allow-unverified", "--overlay", "dev",
 		"--image", s.fakeImage("int-new"), "--revision", "int-new", "--owner", "interrupted-deploy"}, s.target())...)
 	cmd.Dir = s.root
 	cmd.Env = append(os.Environ(), "DAGGER_NO_NAG=1")
@@ -176,7 +176,7 @@ func TestInterruptedDeploy(t *testing.T) {
 	t.Logf("the interrupted call exited %v, %s after SIGINT; its last lines:\n%s", waitErr, time.Since(interrupted).Round(100*time.Millisecond), lastLines(log.String(), 25))
 
 	// At once: the next deploy.
-	next := s.call(t, join([]string{"deploy", "--overlay", "dev", "--image", s.fakeImage("int-next"), "--revision", "int-next"}, s.target())...)
+	next := s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", s.fakeImage("int-next"), "--revision", "int-next"}, s.target())...)
 	mustSucceed(t, next, "## ship deploy dev: succeeded")
 	lockWait := reportPart(t, next.stdout, "lock wait")
 	freeAfter := time.Since(interrupted) - next.took + lockWait

@@ -82,7 +82,7 @@ func awsSummary(in Inputs, r Role) string {
 	case KindBuild:
 		return fmt.Sprintf("%d push/lookup actions on %s + `%s` on `*` (IAM cannot scope it); no EKS action", len(BuildActions), repo, LoginGrant.Action)
 	case KindDeploy:
-		return fmt.Sprintf("%d read-only ECR actions on %s; `%s` on `%s`", len(ReadActions), repo, DescribeClusterGrant.Action, in.ClusterARN())
+		return fmt.Sprintf("%d read-only ECR actions on %s + `%s` on `*`; `%s` on `%s`", len(ReadActions), repo, LoginGrant.Action, DescribeClusterGrant.Action, in.ClusterARN())
 	default:
 		return fmt.Sprintf("`%s` on `%s` only", DescribeClusterGrant.Action, in.ClusterARN())
 	}
@@ -124,7 +124,7 @@ func writeWhy(sb *strings.Builder, b Bundle) {
 		grants []Grant
 	}{
 		{"build role", KindBuild, append(append([]Grant(nil), BuildActions...), LoginGrant)},
-		{"environment roles", KindDeploy, append(append([]Grant(nil), ReadActions...), DescribeClusterGrant)},
+		{"environment roles", KindDeploy, append(append([]Grant(nil), ReadActions...), LoginGrant, DescribeClusterGrant)},
 		{"plan role", KindPlan, []Grant{DescribeClusterGrant}},
 	}
 	sb.WriteString("\n## Why each action\n")

@@ -148,11 +148,16 @@ func TestOneRolePerEnvironment(t *testing.T) {
 			t.Errorf("%s access entry = %+v", r.Name, r.AccessEntry)
 		}
 		all := strings.Join(r.PermissionPolicy.Statement[0].Action, ",")
-		if all != "ecr:BatchGetImage,ecr:DescribeImageScanFindings,ecr:DescribeImages,ecr:DescribeRepositories" {
-			t.Errorf("%s ECR actions = %s, want read-only", r.Name, all)
+		if all != "ecr:BatchGetImage,ecr:DescribeImageScanFindings,ecr:DescribeImages,ecr:DescribeRepositories,ecr:GetDownloadUrlForLayer" {
+			t.Errorf("%s ECR actions = %s, want read-only (the provenance gate reads the bundle blob)", r.Name, all)
 		}
-		if strings.Contains(string(r.PermissionPolicy.JSON()), "GetAuthorizationToken") {
-			t.Errorf("%s can log in to the registry: it only reads through the ECR API", r.Name)
+		if login := r.PermissionPolicy.Statement[1]; strings.Join(login.Action, ",") != "ecr:GetAuthorizationToken" {
+			t.Errorf("%s: no registry login to read the image's referrers with: %+v", r.Name, login)
+		}
+		for _, write := range []string{"PutImage", "UploadLayerPart", "InitiateLayerUpload", "CompleteLayerUpload"} {
+			if strings.Contains(string(r.PermissionPolicy.JSON()), write) {
+				t.Errorf("%s may push (%s)", r.Name, write)
+			}
 		}
 	}
 }
@@ -219,7 +224,7 @@ func TestLeastPrivilegeProperties(t *testing.T) {
 	for _, r := range b.Roles {
 		for _, st := range r.PermissionPolicy.Statement {
 			for _, res := range st.Resource {
-				if strings.Contains(res, "*") && !(r.Kind == KindBuild && strings.Join(st.Action, "") == LoginGrant.Action) {
+				if strings.Contains(res, "*") && !((r.Kind == KindBuild || r.Kind == KindDeploy) && strings.Join(st.Action, "") == LoginGrant.Action) {
 					t.Errorf("%s: statement %s has wildcard resource %q for %v", r.Name, st.Sid, res, st.Action)
 				}
 			}

@@ -27,17 +27,21 @@ var BuildActions = append(append([]Grant(nil), PushActions...),
 
 // ReadActions are what an environment role may do on the one repository:
 // resolve a revision tag to its digest and check the image exists, through
-// the ECR API, which needs no registry login.
+// the ECR API, and read the signed provenance the gate checks, through the
+// registry API (referrers and their blobs).
 var ReadActions = []Grant{
 	{"ecr:DescribeImages", "tag -> digest and existence of the revision being deployed or promoted (ECR API, no registry login)"},
 	{"ecr:BatchGetImage", "reads the manifest by tag or digest to confirm the digest (ECR API, no registry login)"},
 	{"ecr:DescribeRepositories", "read-only, this repository only: \"repository missing\" instead of a bare 403"},
 	{"ecr:DescribeImageScanFindings", "reads the image's scan findings: the vulnerability gate of a promote to a protected environment"},
+	{"ecr:GetDownloadUrlForLayer", "reads the signed provenance bundle (a blob) the provenance gate verifies before a deploy or promote; the nodes pull the image itself with their own role"},
 }
 
-// LoginGrant is the registry login only the build role gets: environment
-// roles never talk to the registry (the nodes pull with their own role).
-var LoginGrant = Grant{"ecr:GetAuthorizationToken", "registry login for the push; IAM offers no resource to scope it to, so only the build role has it"}
+// LoginGrant is the registry login: the build role pushes with it, the
+// environment roles read the image's referrers (the provenance gate) with it.
+// It takes no resource in IAM; what a login may read or write is decided by
+// the repository actions of each role.
+var LoginGrant = Grant{"ecr:GetAuthorizationToken", "registry login: the build role's push, the environment roles' read of the image's signed provenance (the provenance gate); IAM offers no resource to scope it to, and it grants nothing on a repository by itself"}
 
 // DescribeClusterGrant gives kubectl the endpoint and CA of the one cluster.
 var DescribeClusterGrant = Grant{"eks:DescribeCluster", "the cluster endpoint and CA for kubectl, on this one cluster"}
@@ -63,6 +67,7 @@ func buildPermissions(in Inputs) Document {
 func deployPermissions(in Inputs) Document {
 	return Document{Version: policyVersion, Statement: []Statement{
 		{Sid: "ReadOneRepository", Effect: "Allow", Action: actions(ReadActions), Resource: []string{in.RepositoryARN()}},
+		{Sid: "ECRLogin", Effect: "Allow", Action: []string{LoginGrant.Action}, Resource: []string{"*"}},
 		describeCluster(in),
 	}}
 }

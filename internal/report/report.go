@@ -44,6 +44,7 @@ type Report struct {
 	Overlay      string
 	Namespace    string
 	Image        string
+	Provenance   string // the provenance gate's verdict on the image ("" = not checked)
 	Succeeded    bool
 	Summary      string
 	Started      time.Time
@@ -88,6 +89,9 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "| | |\n|---|---|\n| Overlay | `%s` |\n| Namespace | `%s` |\n", r.Overlay, r.Namespace)
 	if r.Image != "" {
 		fmt.Fprintf(&b, "| Image | `%s` |\n", r.Image)
+	}
+	if r.Provenance != "" {
+		fmt.Fprintf(&b, "| Provenance | %s |\n", cell(r.Provenance))
 	}
 	if !r.Started.IsZero() && !r.Finished.IsZero() {
 		fmt.Fprintf(&b, "| Duration | %s |\n", r.durations())

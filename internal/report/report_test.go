@@ -25,7 +25,8 @@ func failed() *Report {
 
 func succeeded() *Report {
 	return &Report{Action: "deploy", Overlay: "prod", Namespace: "fastapi", Image: "reg.example/app@sha256:good", Succeeded: true,
-		Summary: "1 workload(s) rolled out in 3.2s", Started: t0, Finished: t0.Add(3200 * time.Millisecond),
+		Provenance: "verified: signed by AWS KMS key alias/ship-shop-attestations, builder acme/shop/.github/workflows/deploy.yml@refs/heads/main, revision r1, statement reg.example/app@sha256:prov",
+		Summary:    "1 workload(s) rolled out in 3.2s", Started: t0, Finished: t0.Add(3200 * time.Millisecond),
 		Changes:   []Change{{"deployment.apps/fastapi-app", "created"}},
 		Workloads: []Workload{{Name: "deployment/fastapi-app", Outcome: "rolled out", Revision: "1", Images: []string{"reg.example/app@sha256:good"}, Duration: 2 * time.Second}},
 		Addresses: []string{"a1.elb.example:80 (service/fastapi-app)"}}
@@ -43,7 +44,8 @@ func migrationFailed() *Report {
 // superseded: this deploy waited for an interrupted one's lock, then ran a migration and rolled out.
 func superseded() *Report {
 	return &Report{Action: "deploy", Overlay: "dev", Namespace: "fastapi-dev", Image: "reg.example/app@sha256:good", Succeeded: true,
-		Summary: "1 workload(s) rolled out in 400ms", Started: t0, LockAcquired: t0.Add(14 * time.Second), JobsDone: t0.Add(15 * time.Second),
+		Provenance: "NOT VERIFIED (--allow-unverified): the image has no signed provenance",
+		Summary:    "1 workload(s) rolled out in 400ms", Started: t0, LockAcquired: t0.Add(14 * time.Second), JobsDone: t0.Add(15 * time.Second),
 		Applied: t0.Add(15200 * time.Millisecond), RolledOut: t0.Add(15600 * time.Millisecond), Finished: t0.Add(15700 * time.Millisecond),
 		Superseded: `deploy of reg.example/app@sha256:bad (revision r2) by ship deploy r2#1a2b stopped during "rollout" without releasing the lock`,
 		Jobs:       []Job{{Name: "job.batch/migrate-9f8e7d6c", Outcome: "completed", Duration: time.Second}},
