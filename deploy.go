@@ -75,7 +75,7 @@ func (m *Ship) Deploy(
 	// Who triggered the deploy, recorded in the release.
 	// +optional
 	actor string,
-	// Deploy an --image whose provenance does not verify, saying so in the report (targets outside AWS only).
+	// Deploy an image whose provenance does not verify, saying so in the report (targets outside AWS only).
 	// +optional
 	allowUnverified bool,
 ) (string, error) {
@@ -105,6 +105,12 @@ func (m *Ship) Deploy(
 		if pinned, err = m.release(ctx, repository, revision, platforms, createRepository, skipTests); err != nil {
 			return "", err
 		}
+		// The revision may have been reused, published by an earlier run (or another tool): it passes the
+		// same gate as an --image before anything changes in the cluster.
+		if prov, err = m.gateImage(ctx, pinned, revision, cluster != "", allowUnverified); err != nil {
+			return "", err
+		}
+		pinned = prov.Image
 	}
 	o.Image, o.Owner = pinned, firstNonEmpty(owner, "ship deploy "+firstNonEmpty(revision, pinned))
 	o.Release = deploy.Release{Revision: revision, RunURL: runUrl, Actor: actor, Provenance: prov.Provenance}

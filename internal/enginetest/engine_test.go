@@ -378,8 +378,13 @@ func TestLocalTour(t *testing.T) {
 		mustSucceed(t, s.call(t, join([]string{"status", "--overlay", "dev"}, s.target())...), "revision 1", "release: revision v1")
 	})
 	t.Run("deploy a new revision through the whole chain", func(t *testing.T) {
-		r := s.call(t, join(pip(), s.withRegistry(), []string{"deploy", "--overlay", "dev", "--repository", repo, "--revision", "v2"}, s.target())...)
-		mustSucceed(t, r, "## ship deploy dev: succeeded", "| Release | revision v2")
+		// Without a signing key the revision it builds is unsigned: the gate refuses it before the cluster changes.
+		refused := s.call(t, join(pip(), s.withRegistry(), []string{"deploy", "--overlay", "dev", "--repository", repo, "--revision", "v2"}, s.target())...)
+		if refused.err == nil || !strings.Contains(refused.stderr, "refusing to deploy") || !strings.Contains(refused.stderr, "nothing was deployed") {
+			t.Fatalf("an unsigned revision was deployed:\n%s", refused)
+		}
+		r := s.call(t, join(pip(), s.withRegistry(), []string{"deploy", "--overlay", "dev", "--repository", repo, "--revision", "v2", "--allow-unverified"}, s.target())...)
+		mustSucceed(t, r, "## ship deploy dev: succeeded", "| Release | revision v2", "| Provenance | NOT VERIFIED (--allow-unverified)")
 		ref2 = digestRef.FindString(r.stdout)
 		if !strings.HasPrefix(ref2, repo+":v2@sha256:") {
 			t.Fatalf("no v2 digest in the report:\n%s", r)
@@ -388,7 +393,7 @@ func TestLocalTour(t *testing.T) {
 		mustSucceed(t, plan, "no changes")
 	})
 	t.Run("redeploy the same revision reuses its image", func(t *testing.T) {
-		r := s.call(t, join(pip(), s.withRegistry(), []string{"deploy", "--overlay", "dev", "--repository", repo, "--revision", "v2"}, s.target())...)
+		r := s.call(t, join(pip(), s.withRegistry(), []string{"deploy", "--overlay", "dev", "--repository", repo, "--revision", "v2", "--allow-unverified"}, s.target())...)
 		mustSucceed(t, r, "## ship deploy dev: succeeded", ref2)
 		if !strings.Contains(r.stderr, "already published") {
 			t.Fatalf("v2 was rebuilt:\n%s", r)
