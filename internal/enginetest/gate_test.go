@@ -38,7 +38,7 @@ const cosignPassword = "engine-suite-cosign-password"
 
 // cosignKeyPair writes cosign.key (encrypted as cosign generate-key-pair writes it: scrypt N=32768, r=8,
 // p=1, nacl/secretbox, PEM "ENCRYPTED SIGSTORE PRIVATE KEY") and cosign.pub.
-func cosignKeyPair(t *testing.T) (keyPath, pubPath string, pub *ecdsa.PublicKey) {
+func cosignKeyPair(t testing.TB) (keyPath, pubPath string, pub *ecdsa.PublicKey) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
