@@ -45,7 +45,7 @@ func interrupted(ctx context.Context, c *kube.Client, p *plan, done *applied, be
 	switch {
 	case len(rbs) < len(targets):
 		rep.Interrupted = "interrupted; rolling back did not finish (" + firstLine(err.Error()) + "): the next deploy, status and rollback report it"
-		return fmt.Errorf("the deploy was interrupted and its rollback did not finish: %w", cause)
+		return fmt.Errorf("the deploy was interrupted and its rollback did not finish (%v): %w", firstLine(err.Error()), cause)
 	case err != nil:
 		// Every template is restored; only the wait for health ran out of grace.
 		rep.Interrupted = fmt.Sprintf("interrupted; rolled back %d Deployment(s) to the revision they had before (not seen healthy within %s: check status)", len(rbs), InterruptGrace)

@@ -146,13 +146,27 @@ func undoOne(ctx context.Context, c *kube.Client, ns string, t undoTarget, histo
 	if !ok {
 		return fmt.Errorf("revision %s is no longer in its history (revisionHistoryLimit too low?)", t.To.Number)
 	}
-	patch, err := undoPatch(ctx, c, ns, t.Ref.Name, to.rs)
-	if err != nil {
-		return err
+	// The patch is guarded by the resourceVersion it read. The Deployment controller bumps it with every status
+	// update while a rollout is under way, so a guard that fails is read again, a few times, before giving up.
+	for attempt := 1; ; attempt++ {
+		patch, err := undoPatch(ctx, c, ns, t.Ref.Name, to.rs)
+		if err != nil {
+			return err
+		}
+		_, err = c.Patch(ctx, kube.DeploymentKind, ns, t.Ref.Name, types.JSONPatchType, patch, RollbackManager)
+		if err == nil || attempt == undoAttempts || !(kube.HasReason(err, kube.Invalid) || kube.HasReason(err, kube.Conflict)) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	_, err = c.Patch(ctx, kube.DeploymentKind, ns, t.Ref.Name, types.JSONPatchType, patch, RollbackManager)
-	return err
 }
+
+// undoAttempts bounds the re-reads of a Deployment whose resourceVersion moved under the rollback's patch.
+const undoAttempts = 5
 
 func markFailed(ctx context.Context, c *kube.Client, ns, rs, reason string) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{FailedAnnotation: firstLine(reason)}}})
