@@ -107,6 +107,10 @@ func classify(op string, err error) error {
 	out := &Error{Op: op, Reason: Failed, Detail: shorten(msg)}
 	var status apierrors.APIStatus
 	isStatus := errors.As(err, &status)
+	immutable := ""
+	if isStatus && apierrors.IsInvalid(err) {
+		immutable = immutableField(status)
+	}
 	// The proxy reports its upstream failures (an untrusted certificate among them) as 5xx with the text.
 	switch {
 	case x509Re.MatchString(msg):
@@ -129,9 +133,8 @@ func classify(op string, err error) error {
 		out.Reason = AlreadyExists
 	case apierrors.IsConflict(err):
 		out.Reason = Conflict
-	case immutableField(err) != "":
-		out.Reason, out.Field = Immutable, immutableField(err)
-		out.Kind = status.Status().Details.Kind
+	case immutable != "":
+		out.Reason, out.Field, out.Kind = Immutable, immutable, status.Status().Details.Kind
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		out.Reason = Invalid
 	case apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsTimeout(err) ||
@@ -142,8 +145,6 @@ func classify(op string, err error) error {
 	}
 	return out
 }
-
-func asStatus(err error, status *apierrors.APIStatus) bool { return errors.As(err, status) }
 
 func isNetError(err error) bool {
 	var ne net.Error

@@ -12,11 +12,7 @@ import (
 )
 
 // immutableField finds the field an Invalid status refuses as immutable, "" when it is another refusal.
-func immutableField(err error) string {
-	var status apierrors.APIStatus
-	if !apierrors.IsInvalid(err) || !asStatus(err, &status) {
-		return ""
-	}
+func immutableField(status apierrors.APIStatus) string {
 	d := status.Status().Details
 	if d == nil {
 		return ""
