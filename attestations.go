@@ -377,7 +377,7 @@ func (m *Ship) registryOptions(ctx context.Context, host string) ([]remote.Optio
 	if m.Registry != nil && host == m.Registry.Address {
 		return m.targetOptions(ctx, &pushTarget{host: m.Registry.Address, username: m.Registry.Username, password: m.Registry.Password, api: m.Registry.Api})
 	}
-	if m.Aws != nil && strings.Contains(host, ".dkr.ecr.") {
+	if m.Aws != nil && isECRHost(host) {
 		cfg, err := m.awsConfig(ctx, "reading from ECR", "")
 		if err != nil {
 			return nil, err

@@ -313,6 +313,9 @@ func (r engineRegistry) Digest(ctx context.Context, tag string) (string, error) 
 	return publish.DigestOf(ref)
 }
 
+// isECRHost says whether a registry host is Amazon ECR's (<account>.dkr.ecr.<region>.amazonaws.com).
+func isECRHost(host string) bool { return strings.Contains(host, ".dkr.ecr.") }
+
 // awsConfig turns the With* settings into SDK credentials: web identity first, then keys, then the default
 // chain. alternative says how to do without AWS, when there is a way.
 func (m *Ship) awsConfig(ctx context.Context, purpose, alternative string) (aws.Config, error) {

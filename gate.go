@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -23,6 +22,7 @@ import (
 	"dagger/ship/internal/dagger"
 	"dagger/ship/internal/gate"
 	"dagger/ship/internal/provenance"
+	"dagger/ship/internal/report"
 	"dagger/ship/internal/sbom"
 	"dagger/ship/internal/signing"
 	"dagger/ship/internal/vulns"
@@ -212,7 +212,7 @@ func (m *Ship) gateImage(ctx context.Context, image, revision string, onAWS, all
 	if err != nil {
 		return provenanceCheck{}, fmt.Errorf("--image %q is not an image reference: %v", image, err)
 	}
-	onAWS = onAWS || strings.Contains(ref.Context().RegistryStr(), ".dkr.ecr.")
+	onAWS = onAWS || isECRHost(ref.Context().RegistryStr())
 	if allowUnverified && onAWS {
 		return provenanceCheck{}, errors.New("--allow-unverified is only for targets outside AWS (a kubeconfig cluster, an image in another registry): on EKS or ECR, publish with the KMS key and deploy the verified image; nothing was deployed")
 	}
@@ -370,13 +370,13 @@ func (m *Ship) Verify(
 	fmt.Fprintf(&b, "## ship verify %s\n\n| Check | Verdict |\n|---|---|\n", digest)
 	v, verr := m.verifyProvenance(ctx, digest, revision)
 	if verr != nil {
-		fmt.Fprintf(&b, "| Signature | REFUSED: %s |\n| Provenance | not trusted (see the signature) |\n", cell(verr.Error()))
+		fmt.Fprintf(&b, "| Signature | REFUSED: %s |\n| Provenance | not trusted (see the signature) |\n", report.Cell(verr.Error()))
 	} else {
-		fmt.Fprintf(&b, "| Signature | verified with %s |\n", cell(v.Key))
+		fmt.Fprintf(&b, "| Signature | verified with %s |\n", report.Cell(v.Key))
 		fmt.Fprintf(&b, "| Provenance | subject %s; builder %s; revision %s; statement %s |\n", digest.DigestStr(), v.Builder, v.Revision, v.Provenance)
 	}
-	fmt.Fprintf(&b, "| SBOM | %s |\n", cell(m.sbomVerdict(ctx, digest, string(platform), opts)))
-	fmt.Fprintf(&b, "| Vulnerabilities | %s |\n", cell(m.vulnVerdict(ctx, digest)))
+	fmt.Fprintf(&b, "| SBOM | %s |\n", report.Cell(m.sbomVerdict(ctx, digest, string(platform), opts)))
+	fmt.Fprintf(&b, "| Vulnerabilities | %s |\n", report.Cell(m.vulnVerdict(ctx, digest)))
 	if verr != nil {
 		fmt.Fprintf(os.Stderr, "\n%s\n", b.String())
 		return "", fmt.Errorf("%s would be refused by deploy and promote: %w (the verdict is above)", digest, verr)
@@ -431,7 +431,7 @@ func (m *Ship) sbomSignature(ctx context.Context, img name.Digest, opts []remote
 
 // vulnVerdict is ECR's scan verdict at the default threshold, or why there is none.
 func (m *Ship) vulnVerdict(ctx context.Context, digest name.Digest) string {
-	if m.Aws == nil || !strings.Contains(digest.Context().RegistryStr(), ".dkr.ecr.") {
+	if m.Aws == nil || !isECRHost(digest.Context().RegistryStr()) {
 		return "not available without ECR (with-aws and an ECR image): ship reads ECR's scan results"
 	}
 	img, err := vulns.ParseImage(digest.String(), "")
@@ -442,15 +442,11 @@ func (m *Ship) vulnVerdict(ctx context.Context, digest name.Digest) string {
 	if err != nil {
 		return "not checked: " + err.Error()
 	}
-	scan, err := vulns.Reader{Client: ecr.NewFromConfig(cfg)}.Read(ctx, img)
+	verdict, err := scanReport(ctx, cfg, img)
 	if err != nil {
 		return "not available: " + err.Error()
 	}
-	return strings.TrimSpace(vulns.Evaluate(scan, vulns.Policy{}, time.Now()).Report())
-}
-
-func cell(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "|", "\\|"), "\n", " ")
+	return strings.TrimSpace(verdict)
 }
 
 // previewProvenance signs a provenance statement about the preview's image with a key made for this run,

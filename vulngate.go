@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
 	"dagger/ship/internal/dagger"
@@ -60,11 +61,20 @@ func (m *Ship) reportScan(ctx context.Context, ref, repository string) {
 	if err != nil || perr != nil {
 		return // publish itself used the same configuration and reference: nothing new to say
 	}
-	scan, err := vulns.Reader{Client: ecr.NewFromConfig(cfg)}.Read(ctx, img)
+	verdict, err := scanReport(ctx, cfg, img)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vulnerability scan (reported, not enforced by publish): %v\n", err)
 		return
 	}
-	fmt.Fprintf(os.Stderr, "%s(reported, not enforced by publish; a promote to a protected environment applies its own threshold and allowlist)\n",
-		vulns.Evaluate(scan, vulns.Policy{}, time.Now()).Report())
+	fmt.Fprintf(os.Stderr, "%s(reported, not enforced by publish; a promote to a protected environment applies its own threshold and allowlist)\n", verdict)
+}
+
+// scanReport reads an ECR image's scan and judges it at the default threshold, without an allowlist: what
+// publish and verify report (a promote applies its environment's own gate).
+func scanReport(ctx context.Context, cfg aws.Config, img vulns.Image) (string, error) {
+	scan, err := vulns.Reader{Client: ecr.NewFromConfig(cfg)}.Read(ctx, img)
+	if err != nil {
+		return "", err
+	}
+	return vulns.Evaluate(scan, vulns.Policy{}, time.Now()).Report(), nil
 }

@@ -91,19 +91,19 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| Image | `%s` |\n", r.Image)
 	}
 	if r.Provenance != "" {
-		fmt.Fprintf(&b, "| Provenance | %s |\n", cell(r.Provenance))
+		fmt.Fprintf(&b, "| Provenance | %s |\n", Cell(r.Provenance))
 	}
 	if !r.Started.IsZero() && !r.Finished.IsZero() {
 		fmt.Fprintf(&b, "| Duration | %s |\n", r.durations())
 	}
 	if r.Superseded != "" {
-		fmt.Fprintf(&b, "| Superseded | an interrupted %s |\n", cell(r.Superseded))
+		fmt.Fprintf(&b, "| Superseded | an interrupted %s |\n", Cell(r.Superseded))
 	}
 	if r.Interrupted != "" {
-		fmt.Fprintf(&b, "| Interrupted | %s |\n", cell(r.Interrupted))
+		fmt.Fprintf(&b, "| Interrupted | %s |\n", Cell(r.Interrupted))
 	}
 	if r.Release != "" {
-		fmt.Fprintf(&b, "| Release | %s |\n", cell(r.Release))
+		fmt.Fprintf(&b, "| Release | %s |\n", Cell(r.Release))
 	}
 	for _, a := range r.Addresses {
 		fmt.Fprintf(&b, "| External address | `%s` |\n", a)
@@ -158,7 +158,7 @@ func (r *Report) jobs(b *strings.Builder) {
 	}
 	b.WriteString("\n### Pre-deploy jobs\n\n| Job | Result | Time | Detail |\n|---|---|---|---|\n")
 	for _, j := range r.Jobs {
-		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", j.Name, j.Outcome, j.Duration.Round(100*time.Millisecond), cell(j.Detail))
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", j.Name, j.Outcome, j.Duration.Round(100*time.Millisecond), Cell(j.Detail))
 	}
 	b.WriteString("\nA rollback never re-runs or undoes a pre-deploy job: each migration must work with the previous revision too.\n")
 }
@@ -180,7 +180,7 @@ func (r *Report) workloads(b *strings.Builder) {
 	b.WriteString("\n### Rollout\n\n| Workload | Result | Revision | Image | Time | Detail |\n|---|---|---|---|---|---|\n")
 	for _, w := range r.Workloads {
 		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s | %s |\n", w.Name, w.Outcome, w.Revision, code(w.Images),
-			w.Duration.Round(100*time.Millisecond), cell(w.Reason))
+			w.Duration.Round(100*time.Millisecond), Cell(w.Reason))
 	}
 }
 
@@ -213,8 +213,8 @@ func code(ss []string) string {
 	return "`" + strings.Join(ss, "`, `") + "`"
 }
 
-// cell keeps free text from breaking a Markdown table.
-func cell(s string) string {
+// Cell keeps free text from breaking a Markdown table.
+func Cell(s string) string {
 	s = strings.ReplaceAll(s, "|", "\\|")
 	return strings.ReplaceAll(s, "\n", " ")
 }
