@@ -180,7 +180,7 @@ func Acquire(ctx context.Context, c *kube.Client, o Options) (*Lock, error) {
 
 // try makes one attempt: created, taken over, held by someone alive (HeldError), or raced (all nil).
 func try(ctx context.Context, c *kube.Client, o Options, seen *observation) (*Lock, *HeldError, error) {
-	out, err := c.Create(ctx, document(o, nil), false)
+	out, err := c.Create(ctx, document(o, nil, ""), false)
 	if err == nil {
 		return newLock(c, o, out)
 	}
@@ -202,7 +202,7 @@ func try(ctx context.Context, c *kube.Client, o Options, seen *observation) (*Lo
 	if unchanged < ttl && cur.Annotations[ReleasedKey] != "true" {
 		return nil, &HeldError{Namespace: o.Namespace, Holder: cur.Annotations[HolderKey], Acquired: cur.Annotations[AcquiredAtKey], Unchanged: unchanged, TTL: ttl}, nil
 	}
-	out, err = c.Update(ctx, document(o, cur))
+	out, err = c.Update(ctx, document(o, cur, ""))
 	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
 		return nil, nil, nil // someone else took it over first
 	}
@@ -260,11 +260,7 @@ func (l *Lock) SetPhase(ctx context.Context, phase string) error {
 
 // write renews the lock with the given phase; l.mu is held.
 func (l *Lock) write(ctx context.Context, phase string) error {
-	doc := document(l.o, &l.cm)
-	if phase != "" {
-		doc.SetAnnotations(merged(doc.GetAnnotations(), PhaseKey, phase))
-	}
-	out, err := l.c.Update(ctx, doc)
+	out, err := l.c.Update(ctx, document(l.o, &l.cm, phase))
 	if kube.HasReason(err, kube.Conflict) || kube.HasReason(err, kube.NotFound) {
 		return l.lost(ctx, "it was taken over after our renewals stopped")
 	}
@@ -346,11 +342,6 @@ func (l *Lock) KeepAlive(ctx context.Context, lost func(error)) {
 	}()
 }
 
-func merged(m map[string]string, k, v string) map[string]string {
-	m[k] = v
-	return m
-}
-
 // State is what a namespace's lock says now, for status: nil when no deploy holds it.
 type State struct {
 	Interrupted
@@ -396,8 +387,8 @@ func toConfigMap(u *unstructured.Unstructured) (*corev1.ConfigMap, error) {
 }
 
 // document is the lock held by o.Holder; prev (if any) supplies the UID-bound resourceVersion and, when we
-// already hold it, the original acquisition time.
-func document(o Options, prev *corev1.ConfigMap) *unstructured.Unstructured {
+// already hold it, the original acquisition time; phase (if any) is where the holder is.
+func document(o Options, prev *corev1.ConfigMap, phase string) *unstructured.Unstructured {
 	now := o.Now().UTC().Format(time.RFC3339Nano)
 	acquired, rv := now, ""
 	if prev != nil {
@@ -413,7 +404,7 @@ func document(o Options, prev *corev1.ConfigMap) *unstructured.Unstructured {
 			Annotations: map[string]string{HolderKey: o.Holder, AcquiredAtKey: acquired, RenewedAtKey: now,
 				TTLKey: strconv.Itoa(int(o.TTL.Round(time.Second) / time.Second))}},
 	}
-	for k, v := range map[string]string{ActionKey: o.Work.Action, ImageKey: o.Work.Image, RevisionKey: o.Work.Revision} {
+	for k, v := range map[string]string{ActionKey: o.Work.Action, ImageKey: o.Work.Image, RevisionKey: o.Work.Revision, PhaseKey: phase} {
 		if v != "" {
 			cm.Annotations[k] = v
 		}
