@@ -183,6 +183,9 @@ func (s *suite) call(t testing.TB, args ...string) result {
 	if os.Getenv("SHIP_ENGINE_SHOW") != "" {
 		t.Logf("stdout:\n%s", r.stdout)
 	}
+	if os.Getenv("SHIP_ENGINE_TIMELINE") != "" {
+		logTimeline(t, start, r.lines)
+	}
 	s.noSecrets(t, r)
 	return r
 }
@@ -529,8 +532,13 @@ func section(report, heading string) string {
 // on the host, on the same cluster, alternating. It reports, and never asserts: the whole dagger call and
 // the deploy's own duration (its report) each against the peer's wall time, the time spent before the
 // deploy connecting and checking the cluster, and how late each reported success after an independent
-// watch saw the rollout complete. With SHIP_ENGINE_COLD=1 (the engine was started with empty state for
-// this run), the first call of the run is the module's cold load, and its wall time is reported too.
+// watch saw the rollout complete. It also times a warm `dagger call validate`, which never reaches the
+// cluster: what any call of this module costs on this engine (floor/peer). With SHIP_ENGINE_COLD=1 (the
+// engine was started with empty state for this run), the first call of the run is the module's cold load,
+// and its wall time is reported too. With SHIP_DEPLOY_BEFORE=<commit>, that commit of the project deploys
+// too, alternately in the same run, and its ratio is reported as before-dagger-call/peer:
+//
+//	SHIP_DEPLOY_BEFORE=61cdc82 .ci/engine-test -run '^$' -bench DeployVsPeer -benchtime 5x
 func BenchmarkDeployVsPeer(b *testing.B) {
 	s := setup(b)
 	ctx := context.Background()
@@ -539,11 +547,27 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	before := beforeSuite(b, s, os.Getenv("SHIP_DEPLOY_BEFORE"))
 	// A first deploy (not timed) creates the Deployment the watches follow, and loads the module.
 	mustSucceed(b, s.call(b, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", s.registry.Host + "/fastapi-app@sha256:" + strings.Repeat("0", 64)}, s.target())...))
+	if before != nil {
+		mustSucceed(b, before.deploy(b, s.registry.Host+"/fastapi-app@sha256:"+strings.Repeat("1", 64)))
+	}
 	b.ResetTimer()
-	var own, check, whole, peer, lag, peerLag stats
+	var own, check, whole, floor, peer, lag, peerLag, beforeWhole stats
+	deployBefore := func(i int) {
+		if before == nil {
+			return
+		}
+		img := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte(fmt.Sprintf("before-%d-%d", time.Now().UnixNano(), i))))
+		r := before.deploy(b, img)
+		mustSucceed(b, r, "## ship deploy dev: succeeded")
+		beforeWhole.add(r.took)
+	}
 	for i := range b.N {
+		if i%2 == 1 {
+			deployBefore(i)
+		}
 		img := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte(fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))))
 		w := s.watch(b)
 		r := s.call(b, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", img}, s.target())...)
@@ -559,6 +583,13 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 		} else {
 			b.Logf("deploy %d: success lag not timed (rollout seen by the watch: %v, success line in the log: %v)", i, seen, printed)
 		}
+		if i%2 == 0 {
+			deployBefore(i)
+		}
+
+		v := s.call(b, "validate", "--overlay", "dev")
+		mustSucceed(b, v)
+		floor.add(v.took)
 
 		peerImg := fmt.Sprintf("%s/fastapi-app@sha256:%x", s.registry.Host, sha256.Sum256([]byte("peer-"+img)))
 		manifests := renderDev(b, s.root, peerImg)
@@ -577,10 +608,16 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 	b.ReportMetric(whole.mean(), "dagger-call-ms")
 	b.ReportMetric(own.mean(), "deploy-report-ms")
 	b.ReportMetric(check.mean(), "connect-and-check-ms")
+	b.ReportMetric(floor.mean(), "validate-call-ms")
 	b.ReportMetric(peer.mean(), "peer-ms")
 	b.ReportMetric(whole.mean()/peer.mean(), "dagger-call/peer")
+	b.ReportMetric(floor.mean()/peer.mean(), "floor/peer")
 	b.ReportMetric(own.mean()/peer.mean(), "report/peer")
 	b.ReportMetric((own.mean()+check.mean())/peer.mean(), "(report+connect)/peer")
+	if beforeWhole.n > 0 {
+		b.ReportMetric(beforeWhole.mean(), "before-dagger-call-ms")
+		b.ReportMetric(beforeWhole.mean()/peer.mean(), "before-dagger-call/peer")
+	}
 	if lag.n > 0 {
 		b.ReportMetric(lag.mean(), "success-lag-ms")
 	}
@@ -590,6 +627,36 @@ func BenchmarkDeployVsPeer(b *testing.B) {
 	if cold, ok := coldFirstCall(); ok {
 		b.ReportMetric(float64(cold.Milliseconds()), "cold-first-call-ms")
 	}
+}
+
+// beforeDeployer deploys with an earlier commit of the project, exported from this repository.
+type beforeDeployer struct {
+	suite          *suite
+	allowFlagKnown bool // the commit has the provenance gate, so an unattested image needs --allow-unverified
+}
+
+// beforeSuite exports rev (nil when rev is empty) for BenchmarkDeployVsPeer to deploy with, side by side.
+func beforeSuite(b *testing.B, s *suite, rev string) *beforeDeployer {
+	if rev == "" {
+		return nil
+	}
+	dir := b.TempDir()
+	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", s.root, rev, dir)
+	if out, err := archive.CombinedOutput(); err != nil {
+		b.Fatalf("export SHIP_DEPLOY_BEFORE=%s: %v\n%s", rev, err, out)
+	}
+	other := *s
+	other.root = dir
+	_, err := os.Stat(filepath.Join(dir, "gate.go"))
+	return &beforeDeployer{suite: &other, allowFlagKnown: err == nil}
+}
+
+func (d *beforeDeployer) deploy(b *testing.B, img string) result {
+	args := []string{"deploy", "--overlay", "dev", "--image", img}
+	if d.allowFlagKnown {
+		args = append(args, "--allow-unverified")
+	}
+	return d.suite.call(b, join(args, d.suite.target())...)
 }
 
 // stopWatch stops a watch once it has seen img rolled out (or after 5 s): the watch hears the last change a
@@ -659,6 +726,16 @@ func logSlowSpans(t testing.TB, log string) {
 			}
 		}
 	}
+}
+
+// logTimeline logs each line of a call's log with when it arrived (SHIP_ENGINE_TIMELINE=1): the spans'
+// own durations are rounded to a tenth of a second, the arrival times show what overlaps what.
+func logTimeline(t testing.TB, start time.Time, lines []timedLine) {
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%6dms %s\n", l.at.Sub(start).Milliseconds(), ansi.ReplaceAllString(l.text, ""))
+	}
+	t.Logf("timeline:\n%s", b.String())
 }
 
 // lineAt is when a log line containing text first arrived.
