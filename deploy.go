@@ -259,16 +259,29 @@ func (m *Ship) promoted(ctx context.Context, client *kube.Client, from, revision
 func (m *Ship) checkTarget(ctx context.Context, overlay, clusterName string, kc *dagger.Secret, api *dagger.Service) (*cluster, *kube.Client, error) {
 	ctx, span := Tracer().Start(ctx, "check inputs")
 	defer span.End()
-	r, err := m.renderChecked(ctx, overlay, "", false)
-	if err != nil {
-		return nil, nil, err
-	}
 	target, err := m.target(ctx, clusterName, kc, api)
 	if err != nil {
+		if _, renderErr := m.renderChecked(ctx, overlay, "", false); renderErr != nil {
+			return nil, nil, renderErr // the overlay is the first thing to fix
+		}
+		return nil, nil, err
+	}
+	// The proxy's container starts while the overlay renders: neither needs the other, and each takes a
+	// tenth of a second or more. The preflight's first request waits for the start in flight.
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		_, _ = target.endpoint(ctx) // a failed start is tried again, and reported, by the first request
+	}()
+	r, err := m.renderChecked(ctx, overlay, "", false)
+	if err != nil {
+		<-started
+		target.stop(ctx)
 		return nil, nil, err
 	}
 	client, err := target.client()
 	if err != nil {
+		target.stop(ctx)
 		return nil, nil, err
 	}
 	if err := deploy.Preflight(ctx, client, r.manifests, r.id.AppName, overlay); err != nil {
