@@ -29,6 +29,8 @@ const (
 	kubeAPIAlias   = "kube-api"
 	// proxyRefreshMargin restarts the proxy this long before its credentials expire.
 	proxyRefreshMargin = 2 * time.Minute
+	// proxyStartTimeout is how long kubectl proxy may take to listen: it reads a kubeconfig and binds a port.
+	proxyStartTimeout = 30 * time.Second
 )
 
 // credentials is a kubeconfig and when the credentials in it stop working (zero: never).
@@ -64,16 +66,22 @@ func (c *cluster) endpoint(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The engine's own port check polls with a backoff from 100 ms; the proxy listens well before its second
+	// try, so the module polls the port itself, more often.
 	svc, err := c.container(creds.kubeconfig).
-		WithExposedPort(kube.ProxyPort).
+		WithExposedPort(kube.ProxyPort, dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: true}).
 		AsService(dagger.ContainerAsServiceOpts{Args: append([]string{"kubectl"}, kube.ProxyArgs("0.0.0.0", kube.ProxyPort)...)}).
 		Start(ctx)
 	if err != nil {
 		return "", fmt.Errorf("start kubectl proxy: %v", err)
 	}
 	u, err := svc.Endpoint(ctx, dagger.ServiceEndpointOpts{Port: kube.ProxyPort, Scheme: "http"})
+	if err == nil {
+		err = kube.AwaitListening(ctx, u, proxyStartTimeout)
+	}
 	if err != nil {
-		return "", fmt.Errorf("find the kubectl proxy: %v", err)
+		_, _ = svc.Stop(context.WithoutCancel(ctx), dagger.ServiceStopOpts{Kill: true})
+		return "", fmt.Errorf("start kubectl proxy: %v", err)
 	}
 	old := c.proxy
 	c.proxy, c.url, c.refresh = svc, u, time.Time{}
