@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -284,13 +283,7 @@ func BenchmarkPublishAttestations(b *testing.B) {
 		b.Fatal("SHIP_ATTEST_PEER must name a commit of this repository without attestations (the peer), e.g. 254c822")
 	}
 	s := setup(b)
-	peer := b.TempDir()
-	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", s.root, rev, peer)
-	if out, err := archive.CombinedOutput(); err != nil {
-		b.Fatalf("export the peer %s: %v\n%s", rev, err, out)
-	}
-	peerSuite := *s
-	peerSuite.root = peer
+	peerSuite := s.atCommit(b, "SHIP_ATTEST_PEER", rev)
 	repo := s.registry.Host + "/bench-app"
 	plain := []string{"with-registry", "--address", s.registry.Host, "--username", registryUser, "--password", "env:SHIP_REGISTRY_PASSWORD"}
 	publish := func(who *suite, withRegistry []string, revision string) time.Duration {
@@ -304,11 +297,11 @@ func BenchmarkPublishAttestations(b *testing.B) {
 	signed := join([]string{"with-signing-key", "--key", "file:" + keyPath, "--password", "env:SHIP_TEST_COSIGN_PASSWORD"}, s.withRegistry())
 	stamp := time.Now().Format("150405")
 	// Warm-up: each module is compiled by its first call, and the base layers get cached.
-	publish(&peerSuite, plain, "warm-peer-"+stamp)
+	publish(peerSuite, plain, "warm-peer-"+stamp)
 	publish(s, signed, "warm-ours-"+stamp)
 	var ours, theirs []time.Duration
 	for i := 0; i < 3*b.N; i++ {
-		theirs = append(theirs, publish(&peerSuite, plain, fmt.Sprintf("peer-%s-%d", stamp, i)))
+		theirs = append(theirs, publish(peerSuite, plain, fmt.Sprintf("peer-%s-%d", stamp, i)))
 		ours = append(ours, publish(s, signed, fmt.Sprintf("ours-%s-%d", stamp, i)))
 	}
 	mo, mt := median(ours), median(theirs)

@@ -640,15 +640,21 @@ func beforeSuite(b *testing.B, s *suite, rev string) *beforeDeployer {
 	if rev == "" {
 		return nil
 	}
+	other := s.atCommit(b, "SHIP_DEPLOY_BEFORE", rev)
+	_, err := os.Stat(filepath.Join(other.root, "gate.go"))
+	return &beforeDeployer{suite: other, allowFlagKnown: err == nil}
+}
+
+// atCommit is the suite with the project exported at rev (named by the variable env) as its module.
+func (s *suite) atCommit(b *testing.B, env, rev string) *suite {
 	dir := b.TempDir()
 	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", s.root, rev, dir)
 	if out, err := archive.CombinedOutput(); err != nil {
-		b.Fatalf("export SHIP_DEPLOY_BEFORE=%s: %v\n%s", rev, err, out)
+		b.Fatalf("export %s=%s: %v\n%s", env, rev, err, out)
 	}
 	other := *s
 	other.root = dir
-	_, err := os.Stat(filepath.Join(dir, "gate.go"))
-	return &beforeDeployer{suite: &other, allowFlagKnown: err == nil}
+	return &other
 }
 
 func (d *beforeDeployer) deploy(b *testing.B, img string) result {
