@@ -267,15 +267,18 @@ func (m *Ship) checkTarget(ctx context.Context, overlay, clusterName string, kc 
 		return nil, nil, err
 	}
 	// The proxy's container starts while the overlay renders: neither needs the other, and each takes a
-	// tenth of a second or more. The preflight's first request waits for the start in flight.
-	started := make(chan struct{})
+	// tenth of a second or more. A proxy that fails to start is reported as it is, not started again by the
+	// preflight's first request (which would double a start's timeout).
+	started := make(chan error, 1)
 	go func() {
-		defer close(started)
-		_, _ = target.endpoint(ctx) // a failed start is tried again, and reported, by the first request
+		_, err := target.endpoint(ctx)
+		started <- err
 	}()
 	r, err := m.renderChecked(ctx, overlay, "", false)
+	if startErr := <-started; err == nil && startErr != nil {
+		err = startErr
+	}
 	if err != nil {
-		<-started
 		target.stop(ctx)
 		return nil, nil, err
 	}
