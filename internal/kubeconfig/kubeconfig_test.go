@@ -387,3 +387,42 @@ func TestForToken(t *testing.T) {
 }
 
 func clusterWith(server string) api.Cluster { return api.Cluster{Server: server} }
+
+func TestPortableRefusesBrokenKeyPair(t *testing.T) {
+	p := newTestPKI(t)
+	good := string(kubeconfigFor("https://k8s.example.com:6443", p))
+	certLine := "    client-certificate-data: " + b64(p.clientCert) + "\n"
+	keyLine := "    client-key-data: " + b64(p.clientKey) + "\n"
+	tests := []struct {
+		name, kubeconfig, want string
+	}{
+		{"a pair", good, ""},
+		{"certificate without key", strings.Replace(good, keyLine, "", 1), `user "local": client-certificate without client-key`},
+		{"key without certificate", strings.Replace(good, certLine, "", 1), `user "local": client-key without client-certificate`},
+		{"another certificate's key", strings.Replace(good, b64(p.clientKey), b64(p.serverKey), 1),
+			`user "local": client-certificate and client-key are not a key pair (tls: private key does not match public key)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.kubeconfig), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = cfg.Portable(nil)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("a matching certificate and key were refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotPortable) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrNotPortable saying %q", err, tt.want)
+			}
+			for _, secret := range []string{b64(p.clientKey), b64(p.serverKey), "PRIVATE KEY"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatalf("the error holds key material: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ package kubeconfig
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"net/url"
@@ -118,7 +119,29 @@ func (c *Config) inlineUser(read func(string) ([]byte, error)) error {
 	if err := requirePEM(u.ClientCertificateData, "user", c.userName, "client-certificate"); err != nil {
 		return err
 	}
-	return requirePEM(u.ClientKeyData, "user", c.userName, "client-key")
+	if err := requirePEM(u.ClientKeyData, "user", c.userName, "client-key"); err != nil {
+		return err
+	}
+	return requireKeyPair(u.ClientCertificateData, u.ClientKeyData, c.userName)
+}
+
+// requireKeyPair catches a client certificate without its key (or the other way round) and a key of another
+// certificate here: kubectl would refuse them inside the container, where the proxy then never listens and the
+// deploy waits for it to time out. Neither the message nor the error it wraps holds key material.
+func requireKeyPair(cert, key []byte, user string) error {
+	switch {
+	case len(cert) == 0 && len(key) == 0:
+		return nil
+	case len(key) == 0:
+		return fmt.Errorf("%w: user %q: client-certificate without client-key; give both, or neither", ErrNotPortable, user)
+	case len(cert) == 0:
+		return fmt.Errorf("%w: user %q: client-key without client-certificate; give both, or neither", ErrNotPortable, user)
+	}
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		return fmt.Errorf("%w: user %q: client-certificate and client-key are not a key pair (%v); take both from the same kubeconfig: kubectl config view --minify --flatten",
+			ErrNotPortable, user, err)
+	}
+	return nil
 }
 
 func inline(read func(string) ([]byte, error), data *[]byte, path *string, kind, name, field string) error {
