@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -30,51 +29,8 @@ const (
 	provType = "application/vnd.in-toto+json"
 )
 
-// target is a registry under test: its host and the options that reach it.
-type target struct {
-	host        string
-	opts        []remote.Option
-	referrerAPI bool
-}
-
-func targets(t *testing.T) map[string]target {
-	mem := httptest.NewServer(ggcrregistry.New(ggcrregistry.WithReferrersSupport(true), ggcrregistry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(mem.Close)
-	deb := registry.Start(t, "ship", "attest-test-password")
-	return map[string]target{
-		"with referrers API": {host: strings.TrimPrefix(mem.URL, "http://"), referrerAPI: true},
-		"docker-registry 2.8, tag schema": {host: deb.Host, opts: []remote.Option{
-			remote.WithAuth(&authn.Basic{Username: "ship", Password: "attest-test-password"}), remote.WithTransport(deb.Transport())}},
-	}
-}
-
-// pushImage pushes a random single-platform image and returns its digest reference.
-func pushImage(t *testing.T, tg target, repo string) name.Digest {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(tg.host + "/" + repo + ":r1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img, tg.opts...); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tag.Context().Digest(d.String())
-}
-
 // pushIndex pushes a two-platform index.
-func pushIndex(t *testing.T, tg target, repo string) (name.Digest, map[string]string) {
+func pushIndex(t *testing.T, tg registry.Target, repo string) (name.Digest, map[string]string) {
 	t.Helper()
 	idx := v1.ImageIndex(mutate.IndexMediaType(emptyIndex(), "application/vnd.oci.image.index.v1+json"))
 	digests := map[string]string{}
@@ -88,11 +44,11 @@ func pushIndex(t *testing.T, tg target, repo string) (name.Digest, map[string]st
 		digests["linux/"+arch] = d.String()
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 	}
-	tag, err := name.NewTag(tg.host + "/" + repo + ":r2")
+	tag, err := name.NewTag(tg.Host + "/" + repo + ":r2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.WriteIndex(tag, idx, tg.opts...); err != nil {
+	if err := remote.WriteIndex(tag, idx, tg.Options...); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := idx.Digest()
@@ -101,17 +57,17 @@ func pushIndex(t *testing.T, tg target, repo string) (name.Digest, map[string]st
 
 func TestAttachReadAndIdempotency(t *testing.T) {
 	ctx := context.Background()
-	for tname, tg := range targets(t) {
+	for tname, tg := range registry.Targets(t, "attest-test-password") {
 		t.Run(tname, func(t *testing.T) {
-			subject := pushImage(t, tg, "fastapi-app")
-			if _, err := Read(ctx, subject, sbomType, tg.opts...); !errors.As(err, new(*MissingError)) {
+			subject := tg.PushImage(t, "fastapi-app", "r1")
+			if _, err := Read(ctx, subject, sbomType, tg.Options...); !errors.As(err, new(*MissingError)) {
 				t.Fatalf("reading an SBOM of an image without one: %v, want a MissingError", err)
 			}
 			created := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
 			docs := map[string][]byte{sbomType: []byte(`{"bomFormat":"CycloneDX"}`), provType: []byte(`{"_type":"https://in-toto.io/Statement/v1"}`)}
 			first := map[string]string{}
 			for typ, data := range docs {
-				res, err := Attach(ctx, subject, Attestation{ArtifactType: typ, Data: data, Created: created}, tg.opts...)
+				res, err := Attach(ctx, subject, Attestation{ArtifactType: typ, Data: data, Created: created}, tg.Options...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -122,7 +78,7 @@ func TestAttachReadAndIdempotency(t *testing.T) {
 			}
 			// Again, as a re-run publish would: nothing new is pushed, the existing artifact is named.
 			for typ, data := range docs {
-				res, err := Attach(ctx, subject, Attestation{ArtifactType: typ, Data: append([]byte(" "), data...), Created: created.Add(time.Hour)}, tg.opts...)
+				res, err := Attach(ctx, subject, Attestation{ArtifactType: typ, Data: append([]byte(" "), data...), Created: created.Add(time.Hour)}, tg.Options...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -131,7 +87,7 @@ func TestAttachReadAndIdempotency(t *testing.T) {
 				}
 			}
 			// Read back independently of attest: the plain referrers listing a standard client does.
-			idx, err := remote.Referrers(subject, tg.opts...)
+			idx, err := remote.Referrers(subject, tg.Options...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +99,7 @@ func TestAttachReadAndIdempotency(t *testing.T) {
 				t.Fatalf("the image has %d referrers, want 2 (one SBOM, one provenance): %+v", len(im.Manifests), im.Manifests)
 			}
 			for typ, data := range docs {
-				got, err := Read(ctx, subject, typ, tg.opts...)
+				got, err := Read(ctx, subject, typ, tg.Options...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -158,9 +114,9 @@ func TestAttachReadAndIdempotency(t *testing.T) {
 }
 
 // checkArtifactShape checks the manifest against what ECR and the OCI 1.1 spec require.
-func checkArtifactShape(t *testing.T, tg target, subject name.Digest, digest string) {
+func checkArtifactShape(t *testing.T, tg registry.Target, subject name.Digest, digest string) {
 	t.Helper()
-	desc, err := remote.Get(subject.Context().Digest(digest), tg.opts...)
+	desc, err := remote.Get(subject.Context().Digest(digest), tg.Options...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,24 +138,24 @@ func checkArtifactShape(t *testing.T, tg target, subject name.Digest, digest str
 }
 
 // checkFallbackTag: without the API the referrers live under the sha256-<hex> tag; with it, no tag is made.
-func checkFallbackTag(t *testing.T, tg target, subject name.Digest) {
+func checkFallbackTag(t *testing.T, tg registry.Target, subject name.Digest) {
 	t.Helper()
 	tag := subject.Context().Tag(strings.Replace(subject.DigestStr(), ":", "-", 1))
-	_, err := remote.Head(tag, tg.opts...)
-	if tg.referrerAPI && err == nil {
+	_, err := remote.Head(tag, tg.Options...)
+	if tg.ReferrersAPI && err == nil {
 		t.Errorf("a registry with the referrers API got a fallback tag %s", tag)
 	}
-	if !tg.referrerAPI && err != nil {
+	if !tg.ReferrersAPI && err != nil {
 		t.Errorf("no referrers tag %s on a registry without the API: %v", tag, err)
 	}
 }
 
 func TestResolveIndexAndAttachPerPlatform(t *testing.T) {
 	ctx := context.Background()
-	for tname, tg := range targets(t) {
+	for tname, tg := range registry.Targets(t, "attest-test-password") {
 		t.Run(tname, func(t *testing.T) {
 			root, want := pushIndex(t, tg, "multi")
-			ims, err := Resolve(ctx, root, "", tg.opts...)
+			ims, err := Resolve(ctx, root, "", tg.Options...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,21 +175,21 @@ func TestResolveIndexAndAttachPerPlatform(t *testing.T) {
 				t.Errorf("asking for a missing platform: %v", err)
 			}
 			armRef := root.Context().Digest(arm.Digest)
-			if _, err := Attach(ctx, armRef, Attestation{ArtifactType: sbomType, Data: []byte(`{"arm":1}`)}, tg.opts...); err != nil {
+			if _, err := Attach(ctx, armRef, Attestation{ArtifactType: sbomType, Data: []byte(`{"arm":1}`)}, tg.Options...); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Attach(ctx, root, Attestation{ArtifactType: provType, Data: []byte(`{"root":1}`)}, tg.opts...); err != nil {
+			if _, err := Attach(ctx, root, Attestation{ArtifactType: provType, Data: []byte(`{"root":1}`)}, tg.Options...); err != nil {
 				t.Fatal(err)
 			}
 			// Each attestation is found on its own subject only.
-			if got, err := Read(ctx, armRef, sbomType, tg.opts...); err != nil || string(got) != `{"arm":1}` {
+			if got, err := Read(ctx, armRef, sbomType, tg.Options...); err != nil || string(got) != `{"arm":1}` {
 				t.Errorf("arm64 SBOM: %q %v", got, err)
 			}
-			if _, err := Read(ctx, root, sbomType, tg.opts...); !errors.As(err, new(*MissingError)) {
+			if _, err := Read(ctx, root, sbomType, tg.Options...); !errors.As(err, new(*MissingError)) {
 				t.Errorf("the root has an SBOM it was never given: %v", err)
 			}
 			amdRef := root.Context().Digest(want["linux/amd64"])
-			if _, err := Read(ctx, amdRef, provType, tg.opts...); !errors.As(err, new(*MissingError)) {
+			if _, err := Read(ctx, amdRef, provType, tg.Options...); !errors.As(err, new(*MissingError)) {
 				t.Errorf("amd64 has a provenance it was never given: %v", err)
 			}
 		})
@@ -241,10 +197,10 @@ func TestResolveIndexAndAttachPerPlatform(t *testing.T) {
 }
 
 func TestResolveSingleManifest(t *testing.T) {
-	for tname, tg := range targets(t) {
+	for tname, tg := range registry.Targets(t, "attest-test-password") {
 		t.Run(tname, func(t *testing.T) {
-			ref := pushImage(t, tg, "single")
-			ims, err := Resolve(context.Background(), ref, "", tg.opts...)
+			ref := tg.PushImage(t, "single", "r1")
+			ims, err := Resolve(context.Background(), ref, "", tg.Options...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,7 +208,7 @@ func TestResolveSingleManifest(t *testing.T) {
 				t.Fatalf("resolved %+v", ims)
 			}
 			// With the platform known, the config blob is not read (a push-only ECR role cannot).
-			known, err := Resolve(context.Background(), ref, "linux/riscv64", tg.opts...)
+			known, err := Resolve(context.Background(), ref, "linux/riscv64", tg.Options...)
 			if err != nil || known.Platforms[0].Platform != "linux/riscv64" {
 				t.Fatalf("resolved with a known platform: %+v %v", known, err)
 			}
@@ -261,9 +217,9 @@ func TestResolveSingleManifest(t *testing.T) {
 }
 
 func TestAttachToAMissingImage(t *testing.T) {
-	tg := targets(t)["with referrers API"]
-	ref, _ := name.NewDigest(tg.host + "/none@sha256:" + strings.Repeat("0", 64))
-	_, err := Attach(context.Background(), ref, Attestation{ArtifactType: sbomType, Data: []byte("{}")}, tg.opts...)
+	tg := registry.Targets(t, "attest-test-password")["with referrers API"]
+	ref, _ := name.NewDigest(tg.Host + "/none@sha256:" + strings.Repeat("0", 64))
+	_, err := Attach(context.Background(), ref, Attestation{ArtifactType: sbomType, Data: []byte("{}")}, tg.Options...)
 	if err == nil || !strings.Contains(err.Error(), "is not in the registry") {
 		t.Fatalf("attaching to a missing image: %v", err)
 	}
@@ -301,13 +257,13 @@ func TestIndexSubjectRefused(t *testing.T) {
 		inner.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	tg := target{host: strings.TrimPrefix(srv.URL, "http://"), referrerAPI: true}
+	tg := registry.Target{Host: strings.TrimPrefix(srv.URL, "http://"), ReferrersAPI: true}
 	root, platforms := pushIndex(t, tg, "ecr-like")
-	_, err := Attach(context.Background(), root, Attestation{ArtifactType: provType, Data: []byte("{}")}, tg.opts...)
+	_, err := Attach(context.Background(), root, Attestation{ArtifactType: provType, Data: []byte("{}")}, tg.Options...)
 	if !IsMethodNotAllowed(err) {
 		t.Fatalf("attaching to an index on a registry that refuses it: %v, want a 405", err)
 	}
-	if _, err := Attach(context.Background(), root.Context().Digest(platforms["linux/amd64"]), Attestation{ArtifactType: provType, Data: []byte("{}")}, tg.opts...); err != nil {
+	if _, err := Attach(context.Background(), root.Context().Digest(platforms["linux/amd64"]), Attestation{ArtifactType: provType, Data: []byte("{}")}, tg.Options...); err != nil {
 		t.Fatalf("attaching to a platform image: %v", err)
 	}
 	if IsMethodNotAllowed(errors.New("405")) {

@@ -7,20 +7,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"dagger/ship/internal/attest"
 	"dagger/ship/internal/provenance"
@@ -36,42 +27,6 @@ const (
 	baseImage    = "python@sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	moduleDigest = "2222222222222222222222222222222222222222222222222222222222222222"
 )
-
-type target struct {
-	host string
-	opts []remote.Option
-}
-
-func targets(t *testing.T) map[string]target {
-	mem := httptest.NewServer(ggcrregistry.New(ggcrregistry.WithReferrersSupport(true), ggcrregistry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(mem.Close)
-	deb := registry.Start(t, "ship", "gate-test-password")
-	return map[string]target{
-		"with referrers API": {host: strings.TrimPrefix(mem.URL, "http://")},
-		"docker-registry 2.8, tag schema": {host: deb.Host, opts: []remote.Option{
-			remote.WithAuth(&authn.Basic{Username: "ship", Password: "gate-test-password"}), remote.WithTransport(deb.Transport())}},
-	}
-}
-
-func pushImage(t *testing.T, tg target, repo string) name.Digest {
-	t.Helper()
-	img, err := random.Image(128, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if img, err = mutate.ConfigFile(img, &v1.ConfigFile{OS: "linux", Architecture: "amd64"}); err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(tg.host + "/" + repo + ":" + revision)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img, tg.opts...); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	return tag.Context().Digest(d.String())
-}
 
 func statement(t *testing.T, digest, builder, rev string) []byte {
 	t.Helper()
@@ -128,56 +83,56 @@ func TestVerify(t *testing.T) {
 	other := "sha256:" + strings.Repeat("3", 64)
 	cases := []struct {
 		name    string
-		attach  func(t *testing.T, tg target, img name.Digest) // what is attached to the image
+		attach  func(t *testing.T, tg registry.Target, img name.Digest) // what is attached to the image
 		policy  Policy
 		want    error
 		message string
 	}{
-		{name: "happy path", attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "happy path", attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, key, statement(t, img.DigestStr(), ownBuilder, revision)))
 		}},
-		{name: "provenance for another digest", want: ErrOtherDigest, message: "it is about " + other, attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "provenance for another digest", want: ErrOtherDigest, message: "it is about " + other, attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, key, statement(t, other, ownBuilder, revision)))
 		}},
-		{name: "a signature by another key", want: ErrOtherKey, message: "does not verify with the test key", attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "a signature by another key", want: ErrOtherKey, message: "does not verify with the test key", attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, stranger, statement(t, img.DigestStr(), ownBuilder, revision)))
 		}},
-		{name: "a modified statement", want: ErrModified, message: "does not match the statement", attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "a modified statement", want: ErrModified, message: "does not match the statement", attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, modify(t, sign(t, key, statement(t, img.DigestStr(), ownBuilder, revision))))
 		}},
-		{name: "an unsigned image", want: ErrUnsigned, message: "no signed bundle", attach: func(t *testing.T, tg target, img name.Digest) {
-			if _, err := attest.Attach(ctx, img, attest.Attestation{ArtifactType: provenance.MediaType, Data: statement(t, img.DigestStr(), ownBuilder, revision)}, tg.opts...); err != nil {
+		{name: "an unsigned image", want: ErrUnsigned, message: "no signed bundle", attach: func(t *testing.T, tg registry.Target, img name.Digest) {
+			if _, err := attest.Attach(ctx, img, attest.Attestation{ArtifactType: provenance.MediaType, Data: statement(t, img.DigestStr(), ownBuilder, revision)}, tg.Options...); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "no attestation at all", want: ErrNoAttestation, message: "no signed provenance", attach: func(*testing.T, target, name.Digest) {}},
-		{name: "a builder from another repository", want: ErrOtherBuilder, message: "a workflow of another repository", attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "no attestation at all", want: ErrNoAttestation, message: "no signed provenance", attach: func(*testing.T, registry.Target, name.Digest) {}},
+		{name: "a builder from another repository", want: ErrOtherBuilder, message: "a workflow of another repository", attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, key, statement(t, img.DigestStr(), otherRepo, revision)))
 		}},
-		{name: "another workflow of the repository", want: ErrOtherBuilder, message: "built by " + otherFlow + ", expected", attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "another workflow of the repository", want: ErrOtherBuilder, message: "built by " + otherFlow + ", expected", attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, key, statement(t, img.DigestStr(), otherFlow, revision)))
 		}},
-		{name: "a local build when local is not allowed", want: ErrOtherBuilder, message: "built by local", attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "a local build when local is not allowed", want: ErrOtherBuilder, message: "built by local", attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, key, statement(t, img.DigestStr(), "", revision)))
 		}},
-		{name: "a local build when local is allowed", policy: Policy{Key: key.PublicKey(), KeyName: "k", Builders: []string{provenance.LocalBuilder}}, attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "a local build when local is allowed", policy: Policy{Key: key.PublicKey(), KeyName: "k", Builders: []string{provenance.LocalBuilder}}, attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, key, statement(t, img.DigestStr(), "", revision)))
 		}},
-		{name: "another revision", want: ErrOtherRevision, message: "built from revision v1, not " + revision, attach: func(t *testing.T, tg target, img name.Digest) {
+		{name: "another revision", want: ErrOtherRevision, message: "built from revision v1, not " + revision, attach: func(t *testing.T, tg registry.Target, img name.Digest) {
 			attachBundle(t, tg, img, sign(t, key, statement(t, img.DigestStr(), ownBuilder, "v1")))
 		}},
 	}
-	for tname, tg := range targets(t) {
+	for tname, tg := range registry.Targets(t, "gate-test-password") {
 		t.Run(tname, func(t *testing.T) {
 			for i, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					img := pushImage(t, tg, "shop"+string(rune('a'+i)))
+					img := tg.PushImage(t, "shop"+string(rune('a'+i)), revision)
 					c.attach(t, tg, img)
 					p := policy
 					if c.policy.Key != nil {
 						p = c.policy
 					}
-					v, err := Verify(ctx, img, p, tg.opts...)
+					v, err := Verify(ctx, img, p, tg.Options...)
 					if c.want == nil {
 						if err != nil {
 							t.Fatalf("refused: %v", err)
@@ -199,9 +154,9 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func attachBundle(t *testing.T, tg target, img name.Digest, bundle []byte) {
+func attachBundle(t *testing.T, tg registry.Target, img name.Digest, bundle []byte) {
 	t.Helper()
-	res, err := attest.AttachBundle(context.Background(), img, provenance.PredicateType, bundle, time.Now(), tg.opts...)
+	res, err := attest.AttachBundle(context.Background(), img, provenance.PredicateType, bundle, time.Now(), tg.Options...)
 	if err != nil || res.Existing {
 		t.Fatalf("attach: %+v, %v", res, err)
 	}
@@ -210,19 +165,19 @@ func attachBundle(t *testing.T, tg target, img name.Digest, bundle []byte) {
 func TestAttachBundleIsIdempotentPerPredicate(t *testing.T) {
 	ctx := context.Background()
 	key, _ := signing.NewEphemeralSigner()
-	for tname, tg := range targets(t) {
+	for tname, tg := range registry.Targets(t, "gate-test-password") {
 		t.Run(tname, func(t *testing.T) {
-			img := pushImage(t, tg, "idem")
+			img := tg.PushImage(t, "idem", revision)
 			b := sign(t, key, statement(t, img.DigestStr(), ownBuilder, revision))
-			first, err := attest.AttachBundle(ctx, img, provenance.PredicateType, b, time.Now(), tg.opts...)
+			first, err := attest.AttachBundle(ctx, img, provenance.PredicateType, b, time.Now(), tg.Options...)
 			if err != nil || first.Existing {
 				t.Fatalf("first: %+v %v", first, err)
 			}
-			sbom, err := attest.AttachBundle(ctx, img, "https://cyclonedx.org/bom", b, time.Now(), tg.opts...)
+			sbom, err := attest.AttachBundle(ctx, img, "https://cyclonedx.org/bom", b, time.Now(), tg.Options...)
 			if err != nil || sbom.Existing {
 				t.Fatalf("a bundle of another predicate type is not the same attestation: %+v %v", sbom, err)
 			}
-			again, err := attest.AttachBundle(ctx, img, provenance.PredicateType, b, time.Now(), tg.opts...)
+			again, err := attest.AttachBundle(ctx, img, provenance.PredicateType, b, time.Now(), tg.Options...)
 			if err != nil || !again.Existing || again.Digest != first.Digest {
 				t.Fatalf("again: %+v %v, want the existing %s", again, err, first.Digest)
 			}
