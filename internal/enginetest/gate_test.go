@@ -12,9 +12,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,13 +23,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"golang.org/x/crypto/nacl/secretbox"
-	"golang.org/x/crypto/scrypt"
 
 	"dagger/ship/internal/attest"
 	"dagger/ship/internal/provenance"
 	"dagger/ship/internal/sbom"
 	"dagger/ship/internal/signing"
+	"dagger/ship/internal/testenv/cosignkey"
 )
 
 const cosignPassword = "engine-suite-cosign-password"
@@ -44,31 +41,13 @@ func cosignKeyPair(t testing.TB) (keyPath, pubPath string, pub *ecdsa.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	salt, nonce := make([]byte, 32), [24]byte{}
-	_, _ = rand.Read(salt)
-	_, _ = rand.Read(nonce[:])
-	boxKey, err := scrypt.Key([]byte(cosignPassword), salt, 32768, 8, 1, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var key [32]byte
-	copy(key[:], boxKey)
-	doc, _ := json.Marshal(map[string]any{
-		"kdf":        map[string]any{"name": "scrypt", "params": map[string]int{"N": 32768, "r": 8, "p": 1}, "salt": salt},
-		"cipher":     map[string]any{"name": "nacl/secretbox", "nonce": nonce[:]},
-		"ciphertext": secretbox.Seal(nil, der, &nonce, &key),
-	})
 	dir := t.TempDir()
 	keyPath, pubPath = filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
 	pubPEM, err := signing.PublicKeyPEM(&k.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED SIGSTORE PRIVATE KEY", Bytes: doc}), 0o600); err != nil {
+	if err := os.WriteFile(keyPath, cosignkey.Encrypt(t, k, []byte(cosignPassword), "ENCRYPTED SIGSTORE PRIVATE KEY", 32768), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(pubPath, pubPEM, 0o644); err != nil {

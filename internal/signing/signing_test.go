@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"dagger/ship/internal/testenv/fakeaws"
+
+	"dagger/ship/internal/testenv/cosignkey"
 )
 
 const statement = `{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"registry.example/acme/shop","digest":{"sha256":"` +
@@ -49,10 +51,10 @@ func TestRoundTrip(t *testing.T) {
 			return s
 		},
 		"cosign SIGSTORE key": func(t *testing.T) Signer {
-			return mustLoad(t, encryptCosign(t, newP256(t), password, SigstorePrivateKeyPEMType, 1<<15), password)
+			return mustLoad(t, cosignkey.Encrypt(t, newP256(t), password, SigstorePrivateKeyPEMType, 1<<15), password)
 		},
 		"cosign COSIGN key, standard scrypt cost": func(t *testing.T) Signer {
-			return mustLoad(t, encryptCosign(t, newP256(t), password, CosignPrivateKeyPEMType, 1<<16), password)
+			return mustLoad(t, cosignkey.Encrypt(t, newP256(t), password, CosignPrivateKeyPEMType, 1<<16), password)
 		},
 		"unencrypted PKCS#8": func(t *testing.T) Signer { return mustLoad(t, pkcs8PEM(t, newP256(t)), nil) },
 		"unencrypted EC PRIVATE KEY": func(t *testing.T) Signer {
@@ -214,7 +216,7 @@ func mustMarshal(t *testing.T, b *Bundle) []byte {
 func TestLoadPrivateKeyRefusals(t *testing.T) {
 	password := []byte("pw")
 	k := newP256(t)
-	hugeN := encryptCosign(t, k, password, SigstorePrivateKeyPEMType, 1<<15)
+	hugeN := cosignkey.Encrypt(t, k, password, SigstorePrivateKeyPEMType, 1<<15)
 	block, _ := pem.Decode(hugeN)
 	block.Bytes = bytes.Replace(block.Bytes, []byte(`"N":32768`), []byte(`"N":1073741824`), 1)
 	cases := []struct {
@@ -223,7 +225,7 @@ func TestLoadPrivateKeyRefusals(t *testing.T) {
 		wantErr  error
 		contains string
 	}{
-		{"wrong password", encryptCosign(t, k, password, SigstorePrivateKeyPEMType, 1<<15), []byte("nope"), ErrWrongPassword, "password"},
+		{"wrong password", cosignkey.Encrypt(t, k, password, SigstorePrivateKeyPEMType, 1<<15), []byte("nope"), ErrWrongPassword, "password"},
 		{"not PEM", []byte("hello"), nil, nil, "no PEM block"},
 		{"public key", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1}}), nil, nil, `"PUBLIC KEY" is not a private key`},
 		{"scrypt cost out of range", pem.EncodeToMemory(block), password, nil, "N=1073741824"},

@@ -1,7 +1,6 @@
 // Test helpers: a fake AWS with a KMS signing key whose policy lets one role
 // sign and another only read, reached with real SigV4 credentials of those
-// roles; and a cosign-format key encrypted the way go-securesystemslib does
-// (the sigstorecheck module proves the format against that library itself).
+// roles; and keys to sign with (cosign-format keys come from testenv/cosignkey).
 package signing
 
 import (
@@ -10,7 +9,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"testing"
@@ -21,8 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"golang.org/x/crypto/nacl/secretbox"
-	"golang.org/x/crypto/scrypt"
 
 	"dagger/ship/internal/testenv/fakeaws"
 )
@@ -87,32 +83,4 @@ func pkcs8PEM(t *testing.T, k any) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
-
-// encryptCosign writes k as cosign generate-key-pair does, with scrypt cost n.
-func encryptCosign(t *testing.T, k *ecdsa.PrivateKey, password []byte, pemType string, n int) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	salt, nonce := make([]byte, 32), [24]byte{}
-	_, _ = rand.Read(salt)
-	_, _ = rand.Read(nonce[:])
-	boxKey, err := scrypt.Key(password, salt, n, 8, 1, 32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var key [32]byte
-	copy(key[:], boxKey)
-	doc := map[string]any{
-		"kdf":        map[string]any{"name": "scrypt", "params": map[string]int{"N": n, "r": 8, "p": 1}, "salt": salt},
-		"cipher":     map[string]any{"name": "nacl/secretbox", "nonce": nonce[:]},
-		"ciphertext": secretbox.Seal(nil, der, &nonce, &key),
-	}
-	data, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: pemType, Bytes: data})
 }
