@@ -171,19 +171,26 @@ func TestOnlineFailures(t *testing.T) {
 			in := e.token("repo:acme/shop:environment:prod")
 			c.breakIt(e, &in)
 			r := Run(context.Background(), in)
-			ck := r.Check(c.check)
-			if ck.Status != c.status {
-				t.Fatalf("%s status = %v, want %v\n%s", c.check, ck.Status, c.status, r)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(ck.Detail+"\n"+ck.Fix, w) {
-					t.Errorf("%s lacks %q:\n%s", c.check, w, r)
-				}
-			}
-			if c.status == Fail && r.OK() {
-				t.Error("report OK despite a failed check")
-			}
+			assertCheck(t, r, c.check, c.status, c.want)
 			assertNoSecrets(t, e.iss, r.String())
 		})
+	}
+}
+
+// assertCheck asserts the report's check has the status, says each of want in its detail or fix, and that a
+// failed check fails the report.
+func assertCheck(t *testing.T, r Report, check string, status Status, want []string) {
+	t.Helper()
+	ck := r.Check(check)
+	if ck.Status != status {
+		t.Fatalf("%s status = %v, want %v\n%s", check, ck.Status, status, r)
+	}
+	for _, w := range want {
+		if !strings.Contains(ck.Detail+"\n"+ck.Fix, w) {
+			t.Errorf("%s lacks %q:\n%s", check, w, r)
+		}
+	}
+	if status == Fail && r.OK() {
+		t.Error("report OK despite a failed check")
 	}
 }

@@ -176,18 +176,7 @@ func TestRuntimeFailures(t *testing.T) {
 			in := e.inputs()
 			c.breakIt(t, e, &in)
 			r := Run(ctx, in)
-			ck := r.Check(c.check)
-			if ck.Status != c.status {
-				t.Fatalf("%s status = %v, want %v\n%s", c.check, ck.Status, c.status, r)
-			}
-			for _, w := range c.want {
-				if !strings.Contains(ck.Detail+"\n"+ck.Fix, w) {
-					t.Errorf("%s lacks %q:\n%s", c.check, w, r)
-				}
-			}
-			if c.status == Fail && r.OK() {
-				t.Error("report OK despite a failed check")
-			}
+			assertCheck(t, r, c.check, c.status, c.want)
 		})
 	}
 }
