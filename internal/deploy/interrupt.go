@@ -55,24 +55,62 @@ func interrupted(ctx context.Context, c *kube.Client, p *plan, done *applied, be
 	return fmt.Errorf("the deploy was interrupted and rolled back: %w", cause)
 }
 
-// interruptedTargets are the Deployments the apply changed whose revision moved since before the deploy.
+// interruptedTargets are the Deployments the apply changed whose revision moved since before the deploy, or
+// whose change the Deployment controller has not yet seen: an interrupt can come right after the apply,
+// before the controller made a revision of the new template, and that template would still roll out.
 func interruptedTargets(ctx context.Context, c *kube.Client, p *plan, done *applied, before map[string]revision) ([]undoTarget, error) {
-	changed := changedWorkloads(done)
+	var changed []kube.Ref
+	for _, w := range changedWorkloads(done) {
+		if prev, existed := before[w.Name]; w.Kind == "Deployment" && existed && prev.Number != "" {
+			changed = append(changed, w)
+		}
+	}
 	if len(changed) == 0 {
 		return nil, nil
 	}
-	now, err := deploymentRevisions(ctx, c, p.namespace, "")
+	now, err := seenRevisions(ctx, c, p.namespace, changed, unseenWait)
 	if err != nil {
 		return nil, err
 	}
 	var targets []undoTarget
 	for _, w := range changed {
-		prev, existed := before[w.Name]
-		cur := now[w.Name]
-		if w.Kind != "Deployment" || !existed || prev.Number == "" || cur.Number == prev.Number {
+		prev, cur := before[w.Name], now[w.Name]
+		t := undoTarget{Ref: w, From: cur.Number, To: prev, Reason: "the deploy was interrupted before the rollout was seen healthy"}
+		switch {
+		case cur.Unseen:
+			t.From = "" // restoring the template is right whether or not the controller makes a revision first
+		case cur.Number == prev.Number:
 			continue
 		}
-		targets = append(targets, undoTarget{Ref: w, From: cur.Number, To: prev, Reason: "the deploy was interrupted before the rollout was seen healthy"})
+		targets = append(targets, t)
 	}
 	return targets, nil
+}
+
+// unseenWait bounds, within the grace, the wait for the controller to see the applied change. It usually
+// takes milliseconds; past this the change is undone unseen.
+const unseenWait = 2 * time.Second
+
+// seenRevisions reads the Deployments' revisions once the controller has seen the latest spec of each of
+// refs, or once wait has passed.
+func seenRevisions(ctx context.Context, c *kube.Client, ns string, refs []kube.Ref, wait time.Duration) (map[string]revision, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		now, err := deploymentRevisions(ctx, c, ns, "")
+		if err != nil {
+			return nil, err
+		}
+		unseen := false
+		for _, r := range refs {
+			unseen = unseen || now[r.Name].Unseen
+		}
+		if !unseen || time.Now().After(deadline) {
+			return now, nil
+		}
+		select {
+		case <-ctx.Done():
+			return now, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -37,6 +37,8 @@ type revision struct {
 	Number string
 	Images []string
 	Failed string // why ship recorded this revision as failed, "" if not
+	// Unseen: the Deployment controller has not yet seen the latest spec, so Number may not count its change.
+	Unseen bool
 	rs     *appsv1.ReplicaSet
 }
 
@@ -48,7 +50,7 @@ func deploymentRevisions(ctx context.Context, c *kube.Client, ns, selector strin
 	}
 	revs := map[string]revision{}
 	for _, d := range objs.Deployments {
-		revs[d.Name] = revision{Number: d.Annotations[rollout.RevisionAnnotation], Images: templateImages(d)}
+		revs[d.Name] = revision{Number: d.Annotations[rollout.RevisionAnnotation], Images: templateImages(d), Unseen: d.Generation > d.Status.ObservedGeneration}
 	}
 	return revs, nil
 }
@@ -108,7 +110,11 @@ func undo(ctx context.Context, c *kube.Client, ns string, targets []undoTarget, 
 	var rbs []report.Rollback
 	var refs []kube.Ref
 	for _, t := range targets {
-		fmt.Fprintf(progress, "rolling back %s from revision %s to revision %s (%s)\n", rollout.Short(t.Ref), t.From, t.To.Number, strings.Join(t.To.Images, ", "))
+		from := "revision " + t.From
+		if t.From == "" {
+			from = "a change the Deployment controller had not yet made a revision of"
+		}
+		fmt.Fprintf(progress, "rolling back %s from %s to revision %s (%s)\n", rollout.Short(t.Ref), from, t.To.Number, strings.Join(t.To.Images, ", "))
 		if err := undoOne(ctx, c, ns, t, history[t.Ref.Name]); err != nil {
 			return rbs, fmt.Errorf("rolling back %s: %w", rollout.Short(t.Ref), err)
 		}

@@ -30,7 +30,7 @@ type Workload struct {
 // Rollback is one workload undone after a failed rollout.
 type Rollback struct {
 	Workload     string
-	FromRevision string
+	FromRevision string // "" when the change was undone before the Deployment controller made a revision of it
 	ToRevision   string // the revision whose template was restored
 	NewRevision  string // the revision number the restored template now carries
 	Images       []string
@@ -197,8 +197,12 @@ func (r *Report) rollbacks(b *strings.Builder) {
 		if !rb.Healthy {
 			health = "NOT healthy"
 		}
-		fmt.Fprintf(b, "- `%s`: rolled back from revision %s to revision %s (%s), now revision %s, %s", rb.Workload,
-			rb.FromRevision, rb.ToRevision, code(rb.Images), rb.NewRevision, health)
+		from := "revision " + rb.FromRevision
+		if rb.FromRevision == "" {
+			from = "a change not yet made a revision"
+		}
+		fmt.Fprintf(b, "- `%s`: rolled back from %s to revision %s (%s), now revision %s, %s", rb.Workload,
+			from, rb.ToRevision, code(rb.Images), rb.NewRevision, health)
 		if rb.Detail != "" {
 			fmt.Fprintf(b, ": %s", rb.Detail)
 		}

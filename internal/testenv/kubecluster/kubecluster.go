@@ -49,6 +49,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"dagger/ship/internal/controlplane"
@@ -431,6 +432,29 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, downtime time.Duration) 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	return c.startAPIServer(ctx)
+}
+
+// PauseControllers freezes kube-controller-manager, as a controller that lags behind does: the API server
+// accepts changes nobody acts on until resume is called (it is also called at the end of the test).
+func (c *Cluster) PauseControllers(tb testing.TB) (resume func()) {
+	tb.Helper()
+	p := c.proc("kube-controller-manager")
+	if p == nil {
+		tb.Fatal("kubecluster: cluster is stopped")
+	}
+	if err := freeze(p); err != nil {
+		tb.Fatalf("kubecluster: pausing the controller-manager: %v", err)
+	}
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			if err := thaw(p); err != nil {
+				tb.Errorf("kubecluster: resuming the controller-manager: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(resume)
+	return resume
 }
 
 // Stop kills every process (SIGKILL) and removes the cluster's temp dir. Set

@@ -6,3 +6,7 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
+
+// freeze and thaw stop and continue a process without its knowledge (SIGSTOP, SIGCONT).
+func freeze(p *proc) error { return p.cmd.Process.Signal(syscall.SIGSTOP) }
+func thaw(p *proc) error   { return p.cmd.Process.Signal(syscall.SIGCONT) }
