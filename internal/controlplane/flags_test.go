@@ -3,15 +3,12 @@
 package controlplane
 
 import (
-	"flag"
-	"os"
+	"dagger/ship/internal/testenv/golden"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // loopbackForTest is the test harness's layout at fixed ports and dir, so its argv is reproducible.
 func loopbackForTest() Config {
@@ -47,20 +44,7 @@ func render(c Config) string {
 func TestArgsGolden(t *testing.T) {
 	for name, cfg := range map[string]Config{"loopback": loopbackForTest(), "service": Service()} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join("testdata", name+".args")
-			got := render(cfg)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("argv differ from %s (review, then go test -update):\n--- got\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", name+".args"), []byte(render(cfg)))
 		})
 	}
 }

@@ -5,8 +5,8 @@ package kubeconfig
 
 import (
 	"bytes"
+	"dagger/ship/internal/testenv/golden"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +16,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	api "k8s.io/client-go/tools/clientcmd/api"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
 
 // hostFiles stands in for the host's file system: the paths the fixtures
 // reference, backed by files in testdata/pki.
@@ -58,24 +56,6 @@ func parseFixture(t *testing.T, name, context string) *Config {
 	return c
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file (go test -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func TestPortableShapes(t *testing.T) {
 	tests := []struct {
 		name, file, context string
@@ -112,7 +92,7 @@ func TestPortableShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.name+".yaml", out)
+			golden.Check(t, filepath.Join("testdata", "golden", tt.name+".yaml"), out)
 			checkSelfContained(t, out, tt.wantTLSName, tt.wantNamespace)
 		})
 	}
@@ -353,7 +333,7 @@ func TestForToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "for-token.yaml", out)
+	golden.Check(t, filepath.Join("testdata", "golden", "for-token.yaml"), out)
 	rc, err := clientcmd.RESTConfigFromKubeConfig(out)
 	if err != nil {
 		t.Fatal(err)

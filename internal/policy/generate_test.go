@@ -6,16 +6,12 @@ package policy
 
 import (
 	"bytes"
+	"dagger/ship/internal/testenv/golden"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func sampleInputs() Inputs {
 	return Inputs{
@@ -32,23 +28,6 @@ func sampleInputs() Inputs {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden (run with -update if intended):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 func withPlanImmutable() Inputs {
 	in := sampleInputs()
 	in.OwnerID, in.RepoID, in.IncludeNameSubjects, in.PlanRole = "1001", "2002", true, true
@@ -61,17 +40,17 @@ func TestGoldenRenderings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "policies-"+name+".json", js)
+		golden.Check(t, "testdata/policies-"+name+".json", js)
 		text, err := RenderText(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "policies-"+name+".txt", []byte(text))
+		golden.Check(t, "testdata/policies-"+name+".txt", []byte(text))
 		md, err := Comparison(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "comparison-"+name+".md", []byte(md))
+		golden.Check(t, "testdata/comparison-"+name+".md", []byte(md))
 	}
 }
 

@@ -6,6 +6,7 @@
 package policy
 
 import (
+	"dagger/ship/internal/testenv/golden"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -36,17 +37,17 @@ func TestRuntimeGoldens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "policies-runtime.json", js)
+	golden.Check(t, "testdata/policies-runtime.json", js)
 	text, err := RenderText(withRuntime())
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "policies-runtime.txt", []byte(text))
+	golden.Check(t, "testdata/policies-runtime.txt", []byte(text))
 	md, err := Comparison(withRuntime())
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "comparison-runtime.md", []byte(md))
+	golden.Check(t, "testdata/comparison-runtime.md", []byte(md))
 }
 
 // TestRuntimeRolesInJSON reads the JSON as a Terraform user would: one

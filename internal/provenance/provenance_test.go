@@ -4,8 +4,7 @@
 package provenance
 
 import (
-	"flag"
-	"os"
+	"dagger/ship/internal/testenv/golden"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,11 +12,8 @@ import (
 
 	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
-	"github.com/pmezard/go-difflib/difflib"
 	"google.golang.org/protobuf/encoding/protojson"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 var (
 	rootDigest   = "sha256:" + strings.Repeat("a1", 32)
@@ -55,20 +51,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "provenance.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: difflib.SplitLines(string(want)), B: difflib.SplitLines(string(got)), FromFile: golden, ToFile: "got", Context: 2})
-		t.Fatalf("the statement differs from the golden file (go test -update to accept):\n%s", diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "provenance.golden.json"), got)
 }
 
 // TestInTotoParsesIt decodes the JSON with in-toto's protobuf types, refusing unknown fields, and runs

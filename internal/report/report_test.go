@@ -3,14 +3,11 @@
 package report
 
 import (
-	"flag"
-	"os"
+	"dagger/ship/internal/testenv/golden"
 	"path/filepath"
 	"testing"
 	"time"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
@@ -55,20 +52,7 @@ func superseded() *Report {
 func TestMarkdownGolden(t *testing.T) {
 	for name, r := range map[string]*Report{"failed": failed(), "succeeded": succeeded(), "migration-failed": migrationFailed(), "superseded": superseded()} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join("testdata", name+".md")
-			got := r.Markdown()
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Fatalf("Markdown() differs from %s:\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", name+".md"), []byte(r.Markdown()))
 		})
 	}
 }

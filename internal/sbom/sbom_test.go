@@ -4,17 +4,13 @@
 package sbom
 
 import (
-	"flag"
+	"dagger/ship/internal/testenv/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pmezard/go-difflib/difflib"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
@@ -140,17 +136,7 @@ func TestEncodeGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "sbom.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := readFixture(t, "sbom.golden.json")
-	if string(got) != string(want) {
-		diff, _ := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{A: difflib.SplitLines(string(want)), B: difflib.SplitLines(string(got)), FromFile: golden, ToFile: "got", Context: 2})
-		t.Fatalf("the SBOM differs from the golden file (go test -update to accept):\n%s", diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "sbom.golden.json"), got)
 }
 
 // TestEncodeListsEveryPackageWithPURL checks the document itself, independently of the golden file.

@@ -6,14 +6,12 @@
 package workflowcheck
 
 import (
-	"flag"
+	"dagger/ship/internal/testenv/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/problems.golden")
 
 const workflowsDir = "../../.github/workflows"
 
@@ -125,7 +123,7 @@ func TestProblemsGolden(t *testing.T) {
 			b.WriteString(tc.file + ": " + p.Path + ": " + p.Message + "\n")
 		}
 	}
-	compareGolden(t, "testdata/problems.golden", b.String())
+	golden.Check(t, "testdata/problems.golden", []byte(b.String()))
 }
 
 // TestEveryFixtureIsCovered keeps a new fixture from sitting unchecked.
@@ -239,21 +237,4 @@ func join(ps []Problem) string {
 		b.WriteString("  " + p.String() + "\n")
 	}
 	return b.String()
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	wantText, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(wantText) != got {
-		t.Errorf("problems differ from %s (run with -update after reviewing):\n%s", path, got)
-	}
 }
