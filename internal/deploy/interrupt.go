@@ -11,6 +11,10 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
 	"dagger/ship/internal/kube"
 	"dagger/ship/internal/report"
 )
@@ -34,7 +38,7 @@ func interrupted(ctx context.Context, c *kube.Client, p *plan, done *applied, be
 		return fmt.Errorf("the deploy was interrupted: %w", cause)
 	}
 	if len(targets) == 0 {
-		rep.Interrupted = "interrupted before any Deployment changed: nothing to undo"
+		rep.Interrupted = "interrupted before any Deployment's pod template changed: nothing to undo"
 		if len(rep.Jobs) > 0 && rep.JobsDone.IsZero() {
 			rep.Interrupted += "; a pre-deploy job that had started runs on in the cluster, and the next deploy of this revision waits for it"
 		}
@@ -72,12 +76,21 @@ func interruptedTargets(ctx context.Context, c *kube.Client, p *plan, done *appl
 	if err != nil {
 		return nil, err
 	}
+	var history map[string]map[int64]revision
 	var targets []undoTarget
 	for _, w := range changed {
 		prev, cur := before[w.Name], now[w.Name]
 		t := undoTarget{Ref: w, From: cur.Number, To: prev, Reason: "the deploy was interrupted before the rollout was seen healthy"}
 		switch {
 		case cur.Unseen:
+			if history == nil {
+				if history, err = revisionHistory(ctx, c, p.namespace); err != nil {
+					return nil, err
+				}
+			}
+			if rs := history[w.Name][number(prev.Number)].rs; rs != nil && sameTemplate(cur.template, &rs.Spec.Template) {
+				continue // the apply changed something else (replicas, strategy): no new pods to undo
+			}
 			t.From = "" // restoring the template is right whether or not the controller makes a revision first
 		case cur.Number == prev.Number:
 			continue
@@ -85,6 +98,15 @@ func interruptedTargets(ctx context.Context, c *kube.Client, p *plan, done *appl
 		targets = append(targets, t)
 	}
 	return targets, nil
+}
+
+// sameTemplate says whether a Deployment's template is its ReplicaSet's, as the Deployment controller
+// decides it: equal but for the pod-template-hash label the controller adds.
+func sameTemplate(live, rs *corev1.PodTemplateSpec) bool {
+	a, b := live.DeepCopy(), rs.DeepCopy()
+	delete(a.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	delete(b.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return equality.Semantic.DeepEqual(a, b)
 }
 
 // unseenWait bounds, within the grace, the wait for the controller to see the applied change. It usually

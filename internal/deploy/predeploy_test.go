@@ -287,32 +287,48 @@ func TestCancelledDeployRollsBackAndFreesTheLock(t *testing.T) {
 // An interrupt that comes before the Deployment controller has seen the applied template (on a fast
 // controller, an interrupt right after the apply; the CI failure this guards against) still undoes it: the
 // revision number has not moved yet, but the new template would roll out all the same. A controller that
-// catches up within the wait is rolled back by revision; one that lags longer, by template.
+// catches up within the wait is rolled back by revision; one that lags longer, by template; a change that
+// leaves the template as it was is no new revision, and nothing is undone.
 func TestCancelledDeployUndoesAChangeTheControllerHasNotSeen(t *testing.T) {
+	good := image("unseen-good")
 	for _, tc := range []struct {
-		name, resumeOn, wantFrom string
+		name     string
+		next     []func(map[string]any) // the interrupted deploy's edits to the Deployment
+		image    string
+		resumeOn string // the progress line on which the controller-manager is resumed ("": at the end)
+		want     []string
 	}{
-		{"controller catches up", "undoing what it changed", "rolled back from revision 2 to revision 1"},
-		{"controller lags on", "rolling back ", "rolled back from a change not yet made a revision to revision 1"},
+		{"controller catches up", nil, image("unseen-new"), "undoing what it changed",
+			[]string{"interrupted and rolled back", "rolled back from revision 2 to revision 1", "healthy again"}},
+		{"controller lags on", nil, image("unseen-new"), "rolling back ",
+			[]string{"interrupted and rolled back", "rolled back from a change not yet made a revision to revision 1", "healthy again"}},
+		{"the template did not change", []func(map[string]any){setSpec("replicas", 2)}, good, "",
+			[]string{"the deploy was interrupted", "interrupted before any Deployment's pod template changed: nothing to undo"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			good := image("unseen-good")
 			if _, err := e.run(e.options(good)); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			resume := e.Cluster.PauseControllers(t) // nothing rolls out while it is paused: no minReadySeconds needed
-			o := e.options(image("unseen-new"))
-			o.Progress = &onLines{t: t, do: map[string]func(){"deployment.apps/fastapi-app configured": cancel, tc.resumeOn: resume}}
+			o := e.options(tc.image, tc.next...)
+			do := map[string]func(){"deployment.apps/fastapi-app configured": cancel}
+			if tc.resumeOn != "" {
+				do[tc.resumeOn] = resume
+			}
+			o.Progress = &onLines{t: t, do: do}
 			rep, err := Run(ctx, e.Client, o)
-			if err == nil || !strings.Contains(err.Error(), "interrupted and rolled back") {
-				t.Fatalf("cancelled deploy: %v", err)
+			if err == nil || !strings.Contains(err.Error(), tc.want[0]) {
+				t.Fatalf("cancelled deploy: %v, want %q", err, tc.want[0])
 			}
-			if md := rep.Markdown(); !strings.Contains(md, tc.wantFrom) || !strings.Contains(md, "healthy again") {
-				t.Fatalf("report lacks %q or healthy again:\n%s", tc.wantFrom, md)
+			for _, w := range tc.want[1:] {
+				if md := rep.Markdown(); !strings.Contains(md, w) {
+					t.Fatalf("report lacks %q:\n%s", w, md)
+				}
 			}
+			resume()
 			// The revision number may move on: once resumed, the controller can still act on the change it saw late.
 			if got := e.status().Workloads[0]; got.Images[0] != good {
 				t.Fatalf("after the undo: images %v, want %s", got.Images, good)

@@ -38,8 +38,9 @@ type revision struct {
 	Images []string
 	Failed string // why ship recorded this revision as failed, "" if not
 	// Unseen: the Deployment controller has not yet seen the latest spec, so Number may not count its change.
-	Unseen bool
-	rs     *appsv1.ReplicaSet
+	Unseen   bool
+	template *corev1.PodTemplateSpec // the Deployment's live template (from deploymentRevisions only)
+	rs       *appsv1.ReplicaSet
 }
 
 // deploymentRevisions reads the current revision of every Deployment matching the selector.
@@ -49,8 +50,10 @@ func deploymentRevisions(ctx context.Context, c *kube.Client, ns, selector strin
 		return nil, err
 	}
 	revs := map[string]revision{}
-	for _, d := range objs.Deployments {
-		revs[d.Name] = revision{Number: d.Annotations[rollout.RevisionAnnotation], Images: templateImages(d), Unseen: d.Generation > d.Status.ObservedGeneration}
+	for i := range objs.Deployments {
+		d := &objs.Deployments[i]
+		revs[d.Name] = revision{Number: d.Annotations[rollout.RevisionAnnotation], Images: templateImages(*d),
+			Unseen: d.Generation > d.Status.ObservedGeneration, template: &d.Spec.Template}
 	}
 	return revs, nil
 }
