@@ -28,15 +28,19 @@ func AwaitListening(ctx context.Context, rawURL string, timeout time.Duration) e
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errNotListening)
 	defer cancel()
 	var d net.Dialer
+	var last error // the last dial that ended by itself: one cut short by the deadline says nothing of the port
 	for {
 		conn, err := d.DialContext(ctx, "tcp", u.Host)
 		if err == nil {
 			return conn.Close()
 		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), errNotListening) {
-				return fmt.Errorf("nothing listens on %s after %s (last try: %v): the proxy exited or never started; check the kubeconfig with kubectl --kubeconfig <file> version", u.Host, timeout, err)
+				return fmt.Errorf("nothing listens on %s after %s (last try: %v): the proxy exited or never started; check the kubeconfig with kubectl --kubeconfig <file> version", u.Host, timeout, last)
 			}
 			return ctx.Err()
 		case <-time.After(listenPoll):

@@ -31,8 +31,10 @@ func TestAwaitListening(t *testing.T) {
 	})
 	t.Run("never listens", func(t *testing.T) {
 		addr := freeAddr(t)
+		// The last dial's error is "connection refused" on an idle machine; on a loaded one the kernel's answer
+		// can come later than the deadline, and it is "i/o timeout".
 		err := AwaitListening(context.Background(), "http://"+addr, 50*time.Millisecond)
-		if err == nil || !strings.Contains(err.Error(), "nothing listens on "+addr+" after 50ms") || !strings.Contains(err.Error(), "refused") {
+		if err == nil || !strings.Contains(err.Error(), "nothing listens on "+addr+" after 50ms (last try: dial tcp "+addr+": ") {
 			t.Fatalf("err = %v, want the address, the timeout and the last dial error", err)
 		}
 	})
