@@ -7,6 +7,8 @@ package kubeconfig
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -82,7 +84,7 @@ func TestServiceKubeconfigVerifiesTLSAndDeploys(t *testing.T) {
 		t.Errorf("get ns output lacks namespace/default: %q", out)
 	}
 
-	ns := "kubeconfig-service"
+	ns := fmt.Sprintf("kubeconfig-service-%04x", rand.IntN(1<<16)) // unique, for go test -count=N
 	if _, err := c.Kubectl(ctx, "create", "namespace", ns); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestForTokenAgainstCluster(t *testing.T) {
 	c := kubecluster.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns := "kubeconfig-token"
+	ns := fmt.Sprintf("kubeconfig-token-%04x", rand.IntN(1<<16)) // unique, for go test -count=N
 	for _, args := range [][]string{
 		{"create", "namespace", ns},
 		{"-n", ns, "create", "serviceaccount", "deployer"},

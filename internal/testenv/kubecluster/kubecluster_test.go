@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -46,8 +47,11 @@ func apply(t *testing.T, c *kubecluster.Cluster, manifest string) {
 	}
 }
 
-func namespace(t *testing.T, c *kubecluster.Cluster, name string) string {
+// namespace creates a namespace named for prefix, unique in the shared cluster so that go test -count=N
+// can run a test again.
+func namespace(t *testing.T, c *kubecluster.Cluster, prefix string) string {
 	t.Helper()
+	name := fmt.Sprintf("%s-%04x", prefix, rand.IntN(1<<16))
 	kubectl(t, c, "create", "namespace", name)
 	return name
 }
