@@ -301,7 +301,7 @@ func TestCancelledDeployUndoesAChangeTheControllerHasNotSeen(t *testing.T) {
 		{"controller catches up", nil, image("unseen-new"), "undoing what it changed",
 			[]string{"interrupted and rolled back", "rolled back from revision 2 to revision 1", "healthy again"}},
 		{"controller lags on", nil, image("unseen-new"), "rolling back ",
-			[]string{"interrupted and rolled back", "rolled back from a change not yet made a revision to revision 1", "healthy again"}},
+			[]string{"interrupted and rolled back", "rolled back from the applied change (no revision of it yet) to revision 1", "healthy again"}},
 		{"the template did not change", []func(map[string]any){setSpec("replicas", 2)}, good, "",
 			[]string{"the deploy was interrupted", "interrupted before any Deployment's pod template changed: nothing to undo"}},
 	} {

@@ -113,15 +113,12 @@ func undo(ctx context.Context, c *kube.Client, ns string, targets []undoTarget, 
 	var rbs []report.Rollback
 	var refs []kube.Ref
 	for _, t := range targets {
-		from := "revision " + t.From
-		if t.From == "" {
-			from = "a change the Deployment controller had not yet made a revision of"
-		}
-		fmt.Fprintf(progress, "rolling back %s from %s to revision %s (%s)\n", rollout.Short(t.Ref), from, t.To.Number, strings.Join(t.To.Images, ", "))
+		rb := report.Rollback{Workload: rollout.Short(t.Ref), FromRevision: t.From, ToRevision: t.To.Number, Images: t.To.Images}
+		fmt.Fprintf(progress, "rolling back %s from %s to revision %s (%s)\n", rb.Workload, rb.From(), rb.ToRevision, strings.Join(rb.Images, ", "))
 		if err := undoOne(ctx, c, ns, t, history[t.Ref.Name]); err != nil {
-			return rbs, fmt.Errorf("rolling back %s: %w", rollout.Short(t.Ref), err)
+			return rbs, fmt.Errorf("rolling back %s: %w", rb.Workload, err)
 		}
-		rbs = append(rbs, report.Rollback{Workload: rollout.Short(t.Ref), FromRevision: t.From, ToRevision: t.To.Number, Images: t.To.Images})
+		rbs = append(rbs, rb)
 		refs = append(refs, t.Ref)
 	}
 	res, werr := follow(ctx, c, rollout.Options{Namespace: ns, Workloads: refs, Timeout: timeout, Progress: progress}, false)

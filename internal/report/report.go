@@ -184,6 +184,14 @@ func (r *Report) workloads(b *strings.Builder) {
 	}
 }
 
+// From names what was rolled back: a revision, or a change the Deployment controller had not acted on yet.
+func (rb Rollback) From() string {
+	if rb.FromRevision == "" {
+		return "the applied change (no revision of it yet)"
+	}
+	return "revision " + rb.FromRevision
+}
+
 func (r *Report) rollbacks(b *strings.Builder) {
 	if len(r.Rollbacks) == 0 && r.RollbackNote == "" {
 		return
@@ -197,12 +205,8 @@ func (r *Report) rollbacks(b *strings.Builder) {
 		if !rb.Healthy {
 			health = "NOT healthy"
 		}
-		from := "revision " + rb.FromRevision
-		if rb.FromRevision == "" {
-			from = "a change not yet made a revision"
-		}
 		fmt.Fprintf(b, "- `%s`: rolled back from %s to revision %s (%s), now revision %s, %s", rb.Workload,
-			from, rb.ToRevision, code(rb.Images), rb.NewRevision, health)
+			rb.From(), rb.ToRevision, code(rb.Images), rb.NewRevision, health)
 		if rb.Detail != "" {
 			fmt.Fprintf(b, ": %s", rb.Detail)
 		}
