@@ -1256,7 +1256,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg lockWait", err))
 				}
 			}
-			return (*Ship).Rollback(&parent, ctx, overlay, toRevision, cluster, kubeconfig, kubeApi, timeout, lockWait)
+			var ifInterrupted string
+			if inputArgs["ifInterrupted"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ifInterrupted"]), &ifInterrupted)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ifInterrupted", err))
+				}
+			}
+			return (*Ship).Rollback(&parent, ctx, overlay, toRevision, cluster, kubeconfig, kubeApi, timeout, lockWait, ifInterrupted)
 		case "Sbom":
 			var parent Ship
 			err = json.Unmarshal(parentJSON, &parent)

@@ -362,6 +362,8 @@ func (m *Ship) Plan(
 }
 
 // Rollback undoes the overlay's Deployments to the previous revision that did not fail, and waits until healthy.
+// With --if-interrupted it is the cleanup of a cancelled CI job: it undoes only what the interrupted deploy of
+// that revision left, once its lock's lease has run out.
 // +cache="never"
 func (m *Ship) Rollback(
 	ctx context.Context,
@@ -385,7 +387,14 @@ func (m *Ship) Rollback(
 	// How long to wait for a deploy of the namespace to finish.
 	// +default="5m"
 	lockWait string,
+	// Only undo what an interrupted deploy or promote of this release revision left unverified, e.g. in a CI
+	// step that runs when the job is cancelled; change nothing if there is none.
+	// +optional
+	ifInterrupted string,
 ) (string, error) {
+	if ifInterrupted != "" && toRevision != 0 {
+		return "", fmt.Errorf("--if-interrupted and --to-revision exclude each other: an interrupted deploy goes back to the revision before it; nothing was rolled back")
+	}
 	o, err := deployOptions(timeout, lockWait, false)
 	if err != nil {
 		return "", err
@@ -400,7 +409,7 @@ func (m *Ship) Rollback(
 	}
 	defer target.stop(context.WithoutCancel(ctx))
 	rep, err := deploy.Rollback(ctx, client, deploy.RollbackOptions{App: r.id.AppName, Overlay: overlay, Namespace: r.namespace,
-		ToRevision: int64(toRevision), Timeout: o.Timeout, LockWait: o.LockWait, Progress: os.Stderr})
+		ToRevision: int64(toRevision), Timeout: o.Timeout, LockWait: o.LockWait, Progress: os.Stderr, IfInterrupted: ifInterrupted})
 	return reportResult(rep, err)
 }
 

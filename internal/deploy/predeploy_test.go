@@ -396,6 +396,63 @@ func TestRollbackNamesTheInterruptedDeploy(t *testing.T) {
 	}
 }
 
+// rollback --if-interrupted is a cancelled CI job's cleanup: it undoes exactly what a killed deploy of its
+// revision left unverified, and nothing in any other case.
+func TestRollbackIfInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		killed    string // the killed deploy's phase, "" for no killed deploy at all
+		revision  string // what the cleanup asks for
+		want      string // in the summary
+		rolled    bool
+		failedRev string // the revision recorded as failed, if any
+	}{
+		{"killed during its rollout", "rollout", "r2", "rolled back 1 deployment(s), healthy", true, "2"},
+		{"killed during its apply", "apply", "r2", "rolled back 1 deployment(s), healthy", true, "2"},
+		{"another revision's deploy", "rollout", "r9", "is not a deploy of revision r9: nothing rolled back", false, ""},
+		{"killed before its apply", "pre-deploy jobs", "r2", `stopped during "pre-deploy jobs", when no Deployment was left unverified`, false, ""},
+		{"killed after a healthy rollout", "record and prune", "r2", `stopped during "record and prune"`, false, ""},
+		{"nothing was interrupted", "", "r2", "no deploy was left interrupted in namespace", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			good, killed := image("ifi-good"), image("ifi-killed")
+			if _, err := e.run(e.options(good)); err != nil {
+				t.Fatal(err)
+			}
+			// The killed deploy changed the template, then stopped renewing its lock.
+			e.kubectl("set", "image", "-n", e.ns, "deployment/"+app, "app="+killed)
+			e.kubectl("rollout", "status", "-n", e.ns, "deployment/"+app, "--timeout=60s")
+			if tc.killed != "" {
+				l, err := lock.Acquire(context.Background(), e.Client, lock.Options{Namespace: e.ns, Holder: "ship deploy r2#dead", TTL: 2 * time.Second,
+					Work: lock.Work{Action: "deploy", Image: killed, Revision: "r2"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := l.SetPhase(context.Background(), tc.killed); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep, err := Rollback(context.Background(), e.Client, RollbackOptions{App: app, Overlay: "dev", Namespace: e.ns,
+				LockWait: time.Minute, Progress: testWriter{t}, IfInterrupted: tc.revision})
+			if err != nil || !rep.Succeeded || !strings.Contains(rep.Summary, tc.want) {
+				t.Fatalf("summary %q, err %v; want a success saying %q", rep.Summary, err, tc.want)
+			}
+			want := killed
+			if tc.rolled {
+				want = good
+			}
+			if got := e.status().Workloads[0].Images[0]; got != want {
+				t.Fatalf("runs %s, want %s", got, want)
+			}
+			failed := e.kubectl("get", "rs", "-n", e.ns, "-o", `jsonpath={range .items[?(@.metadata.annotations.ship/rollout-failed)]}{.metadata.annotations.deployment\.kubernetes\.io/revision}{end}`)
+			if failed != tc.failedRev {
+				t.Fatalf("revisions recorded as failed: %q, want %q", failed, tc.failedRev)
+			}
+		})
+	}
+}
+
 // onLines logs the progress and runs each action once, when a line containing its key first appears.
 type onLines struct {
 	t   testing.TB

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -224,6 +225,9 @@ type RollbackOptions struct {
 	Timeout                 time.Duration
 	LockWait                time.Duration
 	Progress                io.Writer
+	// IfInterrupted makes the rollback the cleanup of a cancelled CI job: it undoes only what an interrupted
+	// deploy or promote of this release revision left in place, and changes nothing otherwise.
+	IfInterrupted string
 }
 
 // Rollback manually rolls the overlay's Deployments back and waits until they are healthy.
@@ -240,7 +244,18 @@ func Rollback(ctx context.Context, c *kube.Client, o RollbackOptions) (*report.R
 	defer release(ctx, l, rep, o.Progress)
 	l.phase(ctx, "roll back")
 	owner := kube.Owner{App: o.App, Overlay: o.Overlay}
-	targets, err := manualTargets(ctx, c, o.Namespace, owner, o.ToRevision)
+	var targets []undoTarget
+	if o.IfInterrupted != "" {
+		var nothing string
+		targets, nothing, err = leftByInterrupt(ctx, c, o.Namespace, owner, o.IfInterrupted, l.l.Superseded)
+		if err == nil && len(targets) == 0 {
+			rep.Finished, rep.Succeeded, rep.Summary = time.Now(), true, nothing
+			fmt.Fprintln(o.Progress, nothing)
+			return rep, nil
+		}
+	} else {
+		targets, err = manualTargets(ctx, c, o.Namespace, owner, o.ToRevision)
+	}
 	if err != nil {
 		return rep, err
 	}
@@ -278,6 +293,56 @@ func manualTargets(ctx context.Context, c *kube.Client, ns string, owner kube.Ow
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].Ref.Name < targets[j].Ref.Name })
 	return targets, nil
+}
+
+// leftByInterrupt finds what an interrupted deploy or promote of revision left unverified: the overlay's
+// Deployments that run its image, each going back to the newest earlier revision ship did not see fail.
+// With nothing to undo it says why instead.
+func leftByInterrupt(ctx context.Context, c *kube.Client, ns string, owner kube.Owner, revision string, sup *lock.Interrupted) ([]undoTarget, string, error) {
+	switch {
+	case sup == nil:
+		return nil, fmt.Sprintf("no deploy was left interrupted in namespace %s: nothing to roll back", ns), nil
+	case sup.Work.Revision != revision || (sup.Work.Action != "deploy" && sup.Work.Action != "promote"):
+		return nil, fmt.Sprintf("the interrupted %s is not a deploy of revision %s: nothing rolled back", sup.What(), revision), nil
+	case !changesDeployments[sup.Phase]:
+		return nil, fmt.Sprintf("the interrupted %s stopped during %q, when no Deployment was left unverified: nothing to roll back", sup.What(), orUnknown(sup.Phase)), nil
+	}
+	cur, err := deploymentRevisions(ctx, c, ns, owner.Selector())
+	if err != nil {
+		return nil, "", fmt.Errorf("finding the deployments to roll back: %w", err)
+	}
+	history, err := revisionHistory(ctx, c, ns)
+	if err != nil {
+		return nil, "", err
+	}
+	var targets []undoTarget
+	for name, rev := range cur {
+		if !slices.ContainsFunc(rev.Images, func(img string) bool { return SameDigest(img, sup.Work.Image) }) {
+			continue
+		}
+		to, err := pickRevision(name, rev.Number, history[name], 0)
+		if err != nil {
+			return nil, "", err
+		}
+		targets = append(targets, undoTarget{Ref: kube.Ref{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: name},
+			From: rev.Number, To: to, Reason: "interrupted: " + sup.What() + " stopped before its rollout was seen healthy"})
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Ref.Name < targets[j].Ref.Name })
+	if len(targets) == 0 {
+		return nil, fmt.Sprintf("no Deployment of the overlay runs %s, which the interrupted deploy applied: nothing to roll back", sup.Work.Image), nil
+	}
+	return targets, "", nil
+}
+
+// changesDeployments are the phases of a deploy (run.go) during which its Deployments may run a template
+// not yet seen healthy. Before them nothing was applied; after them ("record and prune") it was healthy.
+var changesDeployments = map[string]bool{"apply": true, "rollout": true, "roll back": true}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // revisionHistory maps deployment name -> revision number -> that revision, from ReplicaSets.
