@@ -141,7 +141,7 @@ func TestInterruptedDeploy(t *testing.T) {
 	s := setup(t)
 	good := s.fakeImage("int-good")
 	mustSucceed(t, s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", good, "--revision", "int-good"}, s.target())...))
-	slow := s.manifestsWith(t, nil, map[string]string{"slow.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: fastapi-app}\nspec:\n  minReadySeconds: 120\n"})
+	slow := s.manifestsWith(t, nil, map[string]string{"slow.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: fastapi-app}\nspec:\n  minReadySeconds: 30\n"})
 
 	cmd := exec.Command("dagger", join([]string{"--progress=plain", "call", "--manifests", slow, "deploy", "--allow-unverified", "--overlay", "dev",
 		"--image", s.fakeImage("int-new"), "--revision", "int-new", "--owner", "interrupted-deploy"}, s.target())...)
@@ -175,21 +175,29 @@ func TestInterruptedDeploy(t *testing.T) {
 	}
 	t.Logf("the interrupted call exited %v, %s after SIGINT; its last lines:\n%s", waitErr, time.Since(interrupted).Round(100*time.Millisecond), lastLines(log.String(), 25))
 
-	// At once: the next deploy.
-	next := s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", s.fakeImage("int-next"), "--revision", "int-next"}, s.target())...)
-	mustSucceed(t, next, "## ship deploy dev: succeeded")
-	lockWait := reportPart(t, next.stdout, "lock wait")
-	freeAfter := time.Since(interrupted) - next.took + lockWait
-	superseded := strings.Contains(next.stdout, "| Superseded | an interrupted deploy of ")
-	t.Logf("the namespace was free %s after SIGINT (lock wait of the next deploy %s); superseded reported: %v\n%s",
-		freeAfter.Round(100*time.Millisecond), lockWait, superseded, next.stdout)
-	if !superseded && lockWait > 2*time.Second {
-		t.Fatalf("the next deploy waited %s for the lock but does not say what it superseded", lockWait)
+	// At once, as deploy.yml's step for a cancelled job does: undo what the interrupted deploy left.
+	undo := s.call(t, join([]string{"rollback", "--overlay", "dev", "--if-interrupted", "int-new"}, s.target())...)
+	mustSucceed(t, undo, "rolled back 1 deployment(s), healthy")
+	lockWait := reportPart(t, undo.stdout, "lock wait")
+	freeAfter := time.Since(interrupted) - undo.took + lockWait
+	superseded := strings.Contains(undo.stdout, "| Superseded | an interrupted deploy of ")
+	t.Logf("the namespace was free %s after SIGINT (lock wait of the cleanup %s); superseded reported: %v\n%s",
+		freeAfter.Round(100*time.Millisecond), lockWait, superseded, undo.stdout)
+	if !superseded {
+		t.Fatalf("the cleanup rolled back without naming the interrupted deploy it superseded:\n%s", undo.stdout)
 	}
 	// The lease is 15 s: a lock held for its old 2 minutes (or forever) fails here, whatever the engine's speed.
 	if lockWait > 30*time.Second {
-		t.Fatalf("the next deploy waited %s for the interrupted deploy's lock", lockWait)
+		t.Fatalf("the cleanup waited %s for the interrupted deploy's lock", lockWait)
 	}
+	if !strings.Contains(undo.stdout, good) {
+		t.Fatalf("the cleanup did not go back to the good image %s:\n%s", good, undo.stdout)
+	}
+	// A second cleanup finds nothing left to undo, and the next deploy goes through.
+	again := s.call(t, join([]string{"rollback", "--overlay", "dev", "--if-interrupted", "int-new"}, s.target())...)
+	mustSucceed(t, again, "no deploy was left interrupted")
+	next := s.call(t, join([]string{"deploy", "--allow-unverified", "--overlay", "dev", "--image", s.fakeImage("int-next"), "--revision", "int-next"}, s.target())...)
+	mustSucceed(t, next, "## ship deploy dev: succeeded")
 }
 
 var partRe = regexp.MustCompile(`\| Duration \| [^|]*\(([^)]*)\)`)
