@@ -3,11 +3,12 @@
 package controlplane
 
 import (
-	"dagger/ship/internal/testenv/golden"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 // loopbackForTest is the test harness's layout at fixed ports and dir, so its argv is reproducible.

@@ -5,7 +5,6 @@ package kubeconfig
 
 import (
 	"bytes"
-	"dagger/ship/internal/testenv/golden"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +14,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	api "k8s.io/client-go/tools/clientcmd/api"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 // hostFiles stands in for the host's file system: the paths the fixtures

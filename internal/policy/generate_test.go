@@ -6,11 +6,12 @@ package policy
 
 import (
 	"bytes"
-	"dagger/ship/internal/testenv/golden"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 func sampleInputs() Inputs {

@@ -6,11 +6,12 @@
 package policy
 
 import (
-	"dagger/ship/internal/testenv/golden"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 const s3Policy = `{

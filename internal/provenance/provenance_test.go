@@ -4,7 +4,6 @@
 package provenance
 
 import (
-	"dagger/ship/internal/testenv/golden"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	slsa "github.com/in-toto/attestation/go/predicates/provenance/v1"
 	intoto "github.com/in-toto/attestation/go/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 var (

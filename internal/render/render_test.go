@@ -4,7 +4,6 @@ package render
 
 import (
 	"bytes"
-	"dagger/ship/internal/testenv/golden"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 const (

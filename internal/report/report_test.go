@@ -3,10 +3,11 @@
 package report
 
 import (
-	"dagger/ship/internal/testenv/golden"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)

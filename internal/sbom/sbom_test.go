@@ -4,12 +4,13 @@
 package sbom
 
 import (
-	"dagger/ship/internal/testenv/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 func readFixture(t testing.TB, name string) []byte {

@@ -6,11 +6,12 @@
 package workflowcheck
 
 import (
-	"dagger/ship/internal/testenv/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"dagger/ship/internal/testenv/golden"
 )
 
 const workflowsDir = "../../.github/workflows"
