@@ -6,8 +6,9 @@
 // publishes, with the build role, and hands its digest on; every deploy or
 // promote job sits behind its GitHub environment, uses that environment's own
 // role variable, deploys the build job's digest (never rebuilds), queues per
-// environment and ref without cancelling a rollout, runs only for main, and
-// surfaces its report in the job summary.
+// environment and ref without cancelling a rollout, runs only for main,
+// surfaces its report in the job summary, and, cancelled, rolls back what its
+// interrupted deploy left.
 package workflowcheck
 
 import (
@@ -199,6 +200,33 @@ func checkDeployJob(wf *workflow, build *job, c daggerCommand, r *report) {
 	checkConcurrency(j, target, r)
 	checkMainOnly(j, r)
 	checkSummary(c, r)
+	checkCleanup(wf, c, target, r)
+}
+
+// checkCleanup: cancelled, a deploy job leaves its new revision in place unverified (on Dagger the deploy's
+// own cleanup cannot reach the cluster), so the job must end with a step that runs only then and undoes
+// exactly that, with the job's own role.
+func checkCleanup(wf *workflow, c daggerCommand, target string, r *report) {
+	for _, o := range wf.daggerCommands() {
+		rb := o.fn("rollback")
+		if o.job.id != c.job.id || rb == nil {
+			continue
+		}
+		cond := normalizeSpace(strings.TrimSpace(scalar(get(o.step.node, "if"))))
+		if strings.TrimSuffix(strings.TrimPrefix(cond, "${{ "), " }}") != "cancelled()" {
+			r.add(o.step.path+".if", "the rollback step runs if %q: make it if: cancelled(), so it runs only when the job is cancelled", cond)
+		}
+		if !revisionExpr.MatchString(rb.flags["if-interrupted"]) {
+			r.add(o.path, "rollback --if-interrupted is %q: pass ${{ github.sha }}, so it undoes only what this run's deploy left, and nothing if it finished", rb.flags["if-interrupted"])
+		}
+		if rb.flags["overlay"] != target {
+			r.add(o.path, "rollback --overlay %q differs from the job's target %q", rb.flags["overlay"], target)
+		}
+		checkCredentialChain(o, "rollback", "AWS_ROLE_ARN", r)
+		checkVarsFlag(o.path, "rollback", rb, "cluster", "EKS_CLUSTER", r)
+		return
+	}
+	r.add(c.job.path, "a cancelled %s job leaves its new revision in place unverified: end it with a step with if: cancelled() whose dagger call ends in `rollback --overlay %s --if-interrupted ${{ github.sha }} --cluster ${{ vars.EKS_CLUSTER }}`", c.job.id, target)
 }
 
 // deployTarget returns the function and the environment it deploys to.

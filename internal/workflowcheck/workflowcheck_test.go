@@ -79,6 +79,9 @@ var fixtureCases = []struct {
 	{"deploy_no_deploy.yml", []want{{"jobs", "no job deploys"}}},
 	{"deploy_promote_unchecked.yml", []want{{"jobs.prod.steps[1].with.args", "promote does not check the digest it promotes"}}},
 	{"deploy_prod_before_staging.yml", []want{{"jobs.prod.needs", "job prod promotes without waiting for a deploy job"}}},
+	{"deploy_no_cleanup.yml", []want{{"jobs.prod", "a cancelled prod job leaves its new revision in place unverified"}}},
+	{"deploy_cleanup_always.yml", []want{{"jobs.staging.steps[3].if", `the rollback step runs if "always()": make it if: cancelled()`}}},
+	{"deploy_cleanup_fixed_revision.yml", []want{{"jobs.staging.steps[3].with.args", `rollback --if-interrupted is "main": pass ${{ github.sha }}`}}},
 
 	{"pr_deploys.yml", []want{{"jobs.render.steps[3].with.args", "the PR workflow calls deploy"}}},
 	{"pr_secrets.yml", []want{{"jobs.test.steps[1].with.cloud-token", "reads secrets.DAGGER_CLOUD_TOKEN: pull-request workflows"}}},
