@@ -305,7 +305,7 @@ func leftByInterrupt(ctx context.Context, c *kube.Client, ns string, owner kube.
 	case sup.Work.Revision != revision || (sup.Work.Action != "deploy" && sup.Work.Action != "promote"):
 		return nil, fmt.Sprintf("the interrupted %s is not a deploy of revision %s: nothing rolled back", sup.What(), revision), nil
 	case !changesDeployments[sup.Phase]:
-		return nil, fmt.Sprintf("the interrupted %s stopped during %q, when no Deployment was left unverified: nothing to roll back", sup.What(), orUnknown(sup.Phase)), nil
+		return nil, fmt.Sprintf("the interrupted %s stopped during %q, when no Deployment was left unverified: nothing to roll back", sup.What(), sup.Stage()), nil
 	}
 	cur, err := deploymentRevisions(ctx, c, ns, owner.Selector())
 	if err != nil {
@@ -337,13 +337,6 @@ func leftByInterrupt(ctx context.Context, c *kube.Client, ns string, owner kube.
 // changesDeployments are the phases of a deploy (run.go) during which its Deployments may run a template
 // not yet seen healthy. Before them nothing was applied; after them ("record and prune") it was healthy.
 var changesDeployments = map[string]bool{"apply": true, "rollout": true, "roll back": true}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}
 
 // revisionHistory maps deployment name -> revision number -> that revision, from ReplicaSets.
 func revisionHistory(ctx context.Context, c *kube.Client, ns string) (map[string]map[int64]revision, error) {

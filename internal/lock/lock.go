@@ -65,8 +65,11 @@ type Interrupted struct {
 
 func (i *Interrupted) String() string {
 	return fmt.Sprintf("%s stopped during %q without releasing the lock (started %s, last renewed %s)",
-		i.What(), orUnknown(i.Phase), orUnknown(i.Acquired), orUnknown(i.Renewed))
+		i.What(), i.Stage(), orUnknown(i.Acquired), orUnknown(i.Renewed))
 }
+
+// Stage is the last phase the holder announced, "unknown" if none.
+func (i *Interrupted) Stage() string { return orUnknown(i.Phase) }
 
 // What names the holder's work: "deploy of IMAGE (revision R) by HOLDER".
 func (i *Interrupted) What() string {
