@@ -407,11 +407,11 @@ func TestRollbackIfInterrupted(t *testing.T) {
 		rolled    bool
 		failedRev string // the revision recorded as failed, if any
 	}{
-		{"killed during its rollout", "rollout", "r2", "rolled back 1 deployment(s), healthy", true, "2"},
-		{"killed during its apply", "apply", "r2", "rolled back 1 deployment(s), healthy", true, "2"},
-		{"another revision's deploy", "rollout", "r9", "is not a deploy of revision r9: nothing rolled back", false, ""},
-		{"killed before its apply", "pre-deploy jobs", "r2", `stopped during "pre-deploy jobs", when no Deployment was left unverified`, false, ""},
-		{"killed after a healthy rollout", "record and prune", "r2", `stopped during "record and prune"`, false, ""},
+		{"killed during its rollout", PhaseRollout, "r2", "rolled back 1 deployment(s), healthy", true, "2"},
+		{"killed during its apply", PhaseApply, "r2", "rolled back 1 deployment(s), healthy", true, "2"},
+		{"another revision's deploy", PhaseRollout, "r9", "is not a deploy of revision r9: nothing rolled back", false, ""},
+		{"killed before its apply", PhaseJobs, "r2", `stopped during "pre-deploy jobs", when no Deployment was left unverified`, false, ""},
+		{"killed after a healthy rollout", PhaseRecord, "r2", `stopped during "record and prune"`, false, ""},
 		{"nothing was interrupted", "", "r2", "no deploy was left interrupted in namespace", false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -242,7 +242,7 @@ func Rollback(ctx context.Context, c *kube.Client, o RollbackOptions) (*report.R
 		return rep, err
 	}
 	defer release(ctx, l, rep, o.Progress)
-	l.phase(ctx, "roll back")
+	l.phase(ctx, PhaseRollBack)
 	owner := kube.Owner{App: o.App, Overlay: o.Overlay}
 	var targets []undoTarget
 	if o.IfInterrupted != "" {
@@ -334,9 +334,18 @@ func leftByInterrupt(ctx context.Context, c *kube.Client, ns string, owner kube.
 	return targets, "", nil
 }
 
-// changesDeployments are the phases of a deploy (run.go) during which its Deployments may run a template
-// not yet seen healthy. Before them nothing was applied; after them ("record and prune") it was healthy.
-var changesDeployments = map[string]bool{"apply": true, "rollout": true, "roll back": true}
+// The phases a deploy announces in its lock, so whoever takes over an interrupted one knows where it stopped.
+const (
+	PhaseJobs     = "pre-deploy jobs"
+	PhaseApply    = "apply"
+	PhaseRollout  = "rollout"
+	PhaseRollBack = "roll back"
+	PhaseRecord   = "record and prune"
+)
+
+// changesDeployments are the phases during which a deploy's Deployments may run a template not yet seen
+// healthy. Before them nothing was applied; after them (PhaseRecord) the rollout was healthy.
+var changesDeployments = map[string]bool{PhaseApply: true, PhaseRollout: true, PhaseRollBack: true}
 
 // revisionHistory maps deployment name -> revision number -> that revision, from ReplicaSets.
 func revisionHistory(ctx context.Context, c *kube.Client, ns string) (map[string]map[int64]revision, error) {

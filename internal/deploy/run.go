@@ -72,7 +72,7 @@ func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error)
 	if err := runJobs(ctx, c, p, l, rep); err != nil {
 		return finish(rep, o, lockCause(ctx, err))
 	}
-	l.phase(ctx, "apply")
+	l.phase(ctx, PhaseApply)
 	sctx, end = o.stage(ctx, "apply")
 	done, err := applyAll(sctx, c, p, b, rep)
 	end()
@@ -86,7 +86,7 @@ func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error)
 		}
 		return finish(rep, o, interrupted(ctx, c, p, done, b.revisions, rep, err))
 	}
-	l.phase(ctx, "rollout")
+	l.phase(ctx, PhaseRollout)
 	sctx, end = o.stage(ctx, "wait for rollout")
 	res, werr := wait(sctx, c, p, p.workloads, p.hasLoadBalancer())
 	end()
@@ -97,13 +97,13 @@ func Run(ctx context.Context, c *kube.Client, o Options) (*report.Report, error)
 			return finish(rep, o, interrupted(ctx, c, p, done, b.revisions, rep, werr))
 		}
 		rep.Changes = append(rep.Changes, changesAll(b.owned.stale, "kept: not pruned, the rollout failed")...)
-		l.phase(ctx, "roll back")
+		l.phase(ctx, PhaseRollBack)
 		sctx, end = o.stage(ctx, "diagnose and roll back")
 		defer end()
 		return finish(rep, o, recoverFailure(sctx, c, p, res, werr, b.revisions, rep))
 	}
 	rep.Addresses = addresses(res.Last, o.owner())
-	l.phase(ctx, "record and prune")
+	l.phase(ctx, PhaseRecord)
 	return finish(rep, o, afterSuccess(ctx, c, p, b, rep))
 }
 
@@ -113,7 +113,7 @@ func runJobs(ctx context.Context, c *kube.Client, p *plan, l *held, rep *report.
 	if len(p.jobs) == 0 {
 		return nil
 	}
-	l.phase(ctx, "pre-deploy jobs")
+	l.phase(ctx, PhaseJobs)
 	ctx, end := p.o.stage(ctx, "pre-deploy jobs")
 	defer end()
 	defer func() { rep.JobsDone = p.o.Now() }()
