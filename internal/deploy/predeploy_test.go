@@ -432,6 +432,14 @@ func TestRollbackIfInterrupted(t *testing.T) {
 				if err := l.SetPhase(context.Background(), tc.killed); err != nil {
 					t.Fatal(err)
 				}
+				time.Sleep(2500 * time.Millisecond) // past the lease: status calls it interrupted
+				advice := "What it changed may be in place: deploy again, or roll back."
+				if changesDeployments[tc.killed] {
+					advice = "Its revision may be running unverified: undo exactly that with `rollback --overlay dev --if-interrupted r2`"
+				}
+				if st := e.status().String(); !strings.Contains(st, "INTERRUPTED: deploy of "+killed) || !strings.Contains(st, advice) {
+					t.Fatalf("status lacks %q:\n%s", advice, st)
+				}
 			}
 			rep, err := Rollback(context.Background(), e.Client, RollbackOptions{App: app, Overlay: "dev", Namespace: e.ns,
 				LockWait: time.Minute, Progress: testWriter{t}, IfInterrupted: tc.revision})

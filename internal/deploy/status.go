@@ -33,7 +33,7 @@ func (s *StatusResult) String() string {
 	var b strings.Builder
 	switch {
 	case s.Lock != nil && s.Lock.Stale:
-		fmt.Fprintf(&b, "INTERRUPTED: %s; its lock was not renewed for over %s. What it changed may be in place: deploy again, or roll back.\n", &s.Lock.Interrupted, s.Lock.TTL)
+		fmt.Fprintf(&b, "INTERRUPTED: %s; its lock was not renewed for over %s. %s\n", &s.Lock.Interrupted, s.Lock.TTL, s.afterInterrupt())
 	case s.Lock != nil:
 		fmt.Fprintf(&b, "in progress: %s (phase %q; the lock is renewed every %s)\n", s.Lock.What(), s.Lock.Phase, s.Lock.TTL/3)
 	}
@@ -50,6 +50,16 @@ func (s *StatusResult) String() string {
 		}
 	}
 	return b.String()
+}
+
+// afterInterrupt says what to do about an interrupted holder: the exact cleanup when it was a deploy that
+// may have left a revision unverified.
+func (s *StatusResult) afterInterrupt() string {
+	w := s.Lock.Work
+	if (w.Action == "deploy" || w.Action == "promote") && w.Revision != "" && changesDeployments[s.Lock.Phase] {
+		return fmt.Sprintf("Its revision may be running unverified: undo exactly that with `rollback --overlay %s --if-interrupted %s`, or deploy again.", s.Overlay, w.Revision)
+	}
+	return "What it changed may be in place: deploy again, or roll back."
 }
 
 // Status reads the owner's workloads and the namespace's lock.
