@@ -434,7 +434,7 @@ func TestRollbackIfInterrupted(t *testing.T) {
 				}
 				time.Sleep(2500 * time.Millisecond) // past the lease: status calls it interrupted
 				advice := "What it changed may be in place: deploy again, or roll back."
-				if changesDeployments[tc.killed] {
+				if tc.killed == PhaseApply || tc.killed == PhaseRollout {
 					advice = "Its revision may be running unverified: undo exactly that with `rollback --overlay dev --if-interrupted r2`"
 				}
 				if st := e.status().String(); !strings.Contains(st, "INTERRUPTED: deploy of "+killed) || !strings.Contains(st, advice) {

@@ -272,12 +272,23 @@ func Rollback(ctx context.Context, c *kube.Client, o RollbackOptions) (*report.R
 
 // manualTargets finds the owner's Deployments and the revision each goes back to.
 func manualTargets(ctx context.Context, c *kube.Client, ns string, owner kube.Owner, toRevision int64) ([]undoTarget, error) {
+	targets, err := ownerTargets(ctx, c, ns, owner, toRevision, func(revision) bool { return true }, "")
+	if err == nil && len(targets) == 0 {
+		return nil, fmt.Errorf("no deployments of app %q overlay %q in namespace %s: nothing to roll back", owner.App, owner.Overlay, ns)
+	}
+	return targets, err
+}
+
+// ownerTargets reads the owner's Deployments and, for each that keep accepts, picks the revision it goes
+// back to (toRevision, or with 0 the newest earlier one ship did not see fail); reason is recorded on the
+// revision undone. The targets are sorted by name.
+func ownerTargets(ctx context.Context, c *kube.Client, ns string, owner kube.Owner, toRevision int64, keep func(revision) bool, reason string) ([]undoTarget, error) {
 	cur, err := deploymentRevisions(ctx, c, ns, owner.Selector())
 	if err != nil {
 		return nil, fmt.Errorf("finding the deployments to roll back: %w", err)
 	}
 	if len(cur) == 0 {
-		return nil, fmt.Errorf("no deployments of app %q overlay %q in namespace %s: nothing to roll back", owner.App, owner.Overlay, ns)
+		return nil, nil
 	}
 	history, err := revisionHistory(ctx, c, ns)
 	if err != nil {
@@ -285,53 +296,40 @@ func manualTargets(ctx context.Context, c *kube.Client, ns string, owner kube.Ow
 	}
 	var targets []undoTarget
 	for name, rev := range cur {
+		if !keep(rev) {
+			continue
+		}
 		to, err := pickRevision(name, rev.Number, history[name], toRevision)
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, undoTarget{Ref: kube.Ref{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: name}, From: rev.Number, To: to})
+		targets = append(targets, undoTarget{Ref: kube.Ref{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: name},
+			From: rev.Number, To: to, Reason: reason})
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].Ref.Name < targets[j].Ref.Name })
 	return targets, nil
 }
 
-// leftByInterrupt finds what an interrupted deploy or promote of revision left unverified: the overlay's
+// leftByInterrupt finds what an interrupted deploy or promote of wantRevision left unverified: the overlay's
 // Deployments that run its image, each going back to the newest earlier revision ship did not see fail.
 // With nothing to undo it says why instead.
-func leftByInterrupt(ctx context.Context, c *kube.Client, ns string, owner kube.Owner, revision string, sup *lock.Interrupted) ([]undoTarget, string, error) {
+func leftByInterrupt(ctx context.Context, c *kube.Client, ns string, owner kube.Owner, wantRevision string, sup *lock.Interrupted) ([]undoTarget, string, error) {
 	switch {
 	case sup == nil:
 		return nil, fmt.Sprintf("no deploy was left interrupted in namespace %s: nothing to roll back", ns), nil
-	case sup.Work.Revision != revision || (sup.Work.Action != "deploy" && sup.Work.Action != "promote"):
-		return nil, fmt.Sprintf("the interrupted %s is not a deploy of revision %s: nothing rolled back", sup.What(), revision), nil
-	case !changesDeployments[sup.Phase]:
+	case sup.Work.Revision != wantRevision || !isRelease(sup.Work):
+		return nil, fmt.Sprintf("the interrupted %s is not a deploy of revision %s: nothing rolled back", sup.What(), wantRevision), nil
+	case !leftUnverified(sup):
 		return nil, fmt.Sprintf("the interrupted %s stopped during %q, when no Deployment was left unverified: nothing to roll back", sup.What(), sup.Stage()), nil
 	}
-	cur, err := deploymentRevisions(ctx, c, ns, owner.Selector())
-	if err != nil {
-		return nil, "", fmt.Errorf("finding the deployments to roll back: %w", err)
+	runsIt := func(rev revision) bool {
+		return slices.ContainsFunc(rev.Images, func(img string) bool { return SameDigest(img, sup.Work.Image) })
 	}
-	history, err := revisionHistory(ctx, c, ns)
-	if err != nil {
-		return nil, "", err
+	targets, err := ownerTargets(ctx, c, ns, owner, 0, runsIt, "interrupted: "+sup.What()+" stopped before its rollout was seen healthy")
+	if err != nil || len(targets) > 0 {
+		return targets, "", err
 	}
-	var targets []undoTarget
-	for name, rev := range cur {
-		if !slices.ContainsFunc(rev.Images, func(img string) bool { return SameDigest(img, sup.Work.Image) }) {
-			continue
-		}
-		to, err := pickRevision(name, rev.Number, history[name], 0)
-		if err != nil {
-			return nil, "", err
-		}
-		targets = append(targets, undoTarget{Ref: kube.Ref{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: name},
-			From: rev.Number, To: to, Reason: "interrupted: " + sup.What() + " stopped before its rollout was seen healthy"})
-	}
-	sort.Slice(targets, func(i, j int) bool { return targets[i].Ref.Name < targets[j].Ref.Name })
-	if len(targets) == 0 {
-		return nil, fmt.Sprintf("no Deployment of the overlay runs %s, which the interrupted deploy applied: nothing to roll back", sup.Work.Image), nil
-	}
-	return targets, "", nil
+	return nil, fmt.Sprintf("no Deployment of the overlay runs %s, which the interrupted deploy applied: nothing to roll back", sup.Work.Image), nil
 }
 
 // The phases a deploy announces in its lock, so whoever takes over an interrupted one knows where it stopped.
@@ -343,9 +341,15 @@ const (
 	PhaseRecord   = "record and prune"
 )
 
-// changesDeployments are the phases during which a deploy's Deployments may run a template not yet seen
-// healthy. Before them nothing was applied; after them (PhaseRecord) the rollout was healthy.
-var changesDeployments = map[string]bool{PhaseApply: true, PhaseRollout: true, PhaseRollBack: true}
+// leftUnverified says whether an interrupted holder was a deploy or promote stopped in a phase during which
+// its Deployments may run a template not yet seen healthy. Before those phases nothing was applied; after
+// them (PhaseRecord) the rollout was healthy.
+func leftUnverified(i *lock.Interrupted) bool {
+	return isRelease(i.Work) && (i.Phase == PhaseApply || i.Phase == PhaseRollout || i.Phase == PhaseRollBack)
+}
+
+// isRelease: the lock's work is a deploy or a promote, not a rollback.
+func isRelease(w lock.Work) bool { return w.Action == "deploy" || w.Action == "promote" }
 
 // revisionHistory maps deployment name -> revision number -> that revision, from ReplicaSets.
 func revisionHistory(ctx context.Context, c *kube.Client, ns string) (map[string]map[int64]revision, error) {

@@ -55,9 +55,8 @@ func (s *StatusResult) String() string {
 // afterInterrupt says what to do about an interrupted holder: the exact cleanup when it was a deploy that
 // may have left a revision unverified.
 func (s *StatusResult) afterInterrupt() string {
-	w := s.Lock.Work
-	if (w.Action == "deploy" || w.Action == "promote") && w.Revision != "" && changesDeployments[s.Lock.Phase] {
-		return fmt.Sprintf("Its revision may be running unverified: undo exactly that with `rollback --overlay %s --if-interrupted %s`, or deploy again.", s.Overlay, w.Revision)
+	if rev := s.Lock.Work.Revision; rev != "" && leftUnverified(&s.Lock.Interrupted) {
+		return fmt.Sprintf("Its revision may be running unverified: undo exactly that with `rollback --overlay %s --if-interrupted %s`, or deploy again.", s.Overlay, rev)
 	}
 	return "What it changed may be in place: deploy again, or roll back."
 }
