@@ -7,8 +7,6 @@ package kubeconfig
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -84,10 +82,7 @@ func TestServiceKubeconfigVerifiesTLSAndDeploys(t *testing.T) {
 		t.Errorf("get ns output lacks namespace/default: %q", out)
 	}
 
-	ns := fmt.Sprintf("kubeconfig-service-%04x", rand.IntN(1<<16)) // unique, for go test -count=N
-	if _, err := c.Kubectl(ctx, "create", "namespace", ns); err != nil {
-		t.Fatal(err)
-	}
+	ns := c.Namespace(t, "kubeconfig-service")
 	if _, err := c.KubectlAs(ctx, path, deployment(ns), "apply", "--server-side", "--field-manager=ship", "-f", "-"); err != nil {
 		t.Fatalf("server-side apply through the rewritten kubeconfig: %v", err)
 	}
@@ -126,14 +121,9 @@ func TestForTokenAgainstCluster(t *testing.T) {
 	c := kubecluster.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ns := fmt.Sprintf("kubeconfig-token-%04x", rand.IntN(1<<16)) // unique, for go test -count=N
-	for _, args := range [][]string{
-		{"create", "namespace", ns},
-		{"-n", ns, "create", "serviceaccount", "deployer"},
-	} {
-		if _, err := c.Kubectl(ctx, args...); err != nil {
-			t.Fatal(err)
-		}
+	ns := c.Namespace(t, "kubeconfig-token")
+	if _, err := c.Kubectl(ctx, "-n", ns, "create", "serviceaccount", "deployer"); err != nil {
+		t.Fatal(err)
 	}
 	token, err := c.Kubectl(ctx, "-n", ns, "create", "token", "deployer", "--duration=10m")
 	if err != nil {

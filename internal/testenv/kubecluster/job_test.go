@@ -113,7 +113,7 @@ func failedWith(p pod, want int) error {
 
 func TestJobOutcomes(t *testing.T) {
 	c := cluster(t)
-	ns := namespace(t, c, "jobs")
+	ns := c.Namespace(t, "jobs")
 	failed := map[string]string{kubecluster.FaultAnnotation: kubecluster.FaultFailed}
 	failedWithCode := func(code string) map[string]string {
 		return map[string]string{kubecluster.FaultAnnotation: kubecluster.FaultFailed, kubecluster.FaultExitCodeAnnotation: code}
@@ -168,7 +168,7 @@ func TestJobOutcomes(t *testing.T) {
 // kubelet API over verified TLS) exactly as `kubectl logs` and the deployer's diagnosis ask for them.
 func TestJobPodLogs(t *testing.T) {
 	c := cluster(t)
-	ns := namespace(t, c, "job-logs")
+	ns := c.Namespace(t, "job-logs")
 	var lines []string
 	for i := 1; i <= 25; i++ {
 		lines = append(lines, "migration step "+strconv.Itoa(i))
@@ -221,7 +221,7 @@ func TestJobPodLogs(t *testing.T) {
 	if got := kubectl(t, c, "logs", "-n", ns, p.Metadata.Name); got != "second attempt\n" {
 		t.Errorf("after SetLogs again: %q", got)
 	}
-	other := namespace(t, c, "job-logs-unset")
+	other := c.Namespace(t, "job-logs-unset")
 	apply(t, c, job("migrate", other, 0, map[string]string{kubecluster.FaultAnnotation: kubecluster.FaultFailed}))
 	jobCondition(t, c, other, "migrate", "Failed")
 	if out, err := c.Kubectl(t.Context(), "logs", "-n", other, "job/migrate"); err == nil {

@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -432,6 +433,20 @@ func (c *Cluster) RestartAPIServer(ctx context.Context, downtime time.Duration) 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	return c.startAPIServer(ctx)
+}
+
+// Namespace creates a namespace named prefix-<4 hex digits>, unique in the cluster so that tests sharing it
+// (and go test -count=N) never collide, and deletes it when the test ends.
+func (c *Cluster) Namespace(tb testing.TB, prefix string) string {
+	tb.Helper()
+	name := fmt.Sprintf("%s-%04x", prefix, rand.IntN(1<<16))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := c.Kubectl(ctx, "create", "namespace", name); err != nil {
+		tb.Fatalf("kubecluster: creating namespace %s: %v", name, err)
+	}
+	tb.Cleanup(func() { _, _ = c.Kubectl(context.Background(), "delete", "namespace", name, "--wait=false") })
+	return name
 }
 
 // PauseControllers freezes kube-controller-manager, as a controller that lags behind does: the API server

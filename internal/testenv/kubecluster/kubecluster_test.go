@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -45,15 +44,6 @@ func apply(t *testing.T, c *kubecluster.Cluster, manifest string) {
 	if _, err := c.KubectlStdin(t.Context(), manifest, "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// namespace creates a namespace named for prefix, unique in the shared cluster so that go test -count=N
-// can run a test again.
-func namespace(t *testing.T, c *kubecluster.Cluster, prefix string) string {
-	t.Helper()
-	name := fmt.Sprintf("%s-%04x", prefix, rand.IntN(1<<16))
-	kubectl(t, c, "create", "namespace", name)
-	return name
 }
 
 // eventually polls f until it returns nil, failing the test with f's last error after timeout.
@@ -241,7 +231,7 @@ func TestStartFailureShowsLog(t *testing.T) {
 
 func TestDeploymentRolloutAndUndo(t *testing.T) {
 	c := cluster(t)
-	ns := namespace(t, c, "rollout")
+	ns := c.Namespace(t, "rollout")
 	apply(t, c, deployment("web", ns, "registry.test/web:v1", 2, nil, nil))
 	kubectl(t, c, "rollout", "status", "-n", ns, "deployment/web", "--timeout=60s")
 	if err := eachPod(t, c, ns, "web", 2, func(p pod) error {
@@ -279,7 +269,7 @@ func TestDeploymentRolloutAndUndo(t *testing.T) {
 
 func TestFaultInjection(t *testing.T) {
 	c := cluster(t)
-	ns := namespace(t, c, "faults")
+	ns := c.Namespace(t, "faults")
 	fault := func(mode string) map[string]string { return map[string]string{kubecluster.FaultAnnotation: mode} }
 	apply(t, c, deployment("pull", ns, "registry.test/missing:v1", 2, fault(kubecluster.FaultImagePullBackOff), nil))
 	apply(t, c, deployment("crash", ns, "registry.test/crash:v1", 2, fault(kubecluster.FaultCrashLoopBackOff), nil))
@@ -432,8 +422,8 @@ spec:
 
 func TestUserKubeconfigRBAC(t *testing.T) {
 	c := cluster(t)
-	teamA := namespace(t, c, "team-a")
-	teamB := namespace(t, c, "team-b")
+	teamA := c.Namespace(t, "team-a")
+	teamB := c.Namespace(t, "team-b")
 	cfg, err := c.UserKubeconfig("deployer", "ship:deployers")
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 
 func TestWatchSeesInitialStateAndChanges(t *testing.T) {
 	c := cluster(t)
-	ns := namespace(t, c, "watch")
+	ns := c.Namespace(t, "watch")
 	kubectl(t, c, "create", "configmap", "cm", "-n", ns, "--from-literal=k=1")
 	w := c.Watch(t, ns, "get", "configmap", "cm")
 	kubectl(t, c, "patch", "configmap", "cm", "-n", ns, "-p", `{"data":{"k":"2"}}`)

@@ -7,8 +7,6 @@ package kubetest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,10 +35,8 @@ func New(t testing.TB) *Env {
 	if len(name) > 40 {
 		name = strings.Trim(name[len(name)-40:], "-")
 	}
-	e := &Env{T: t, Cluster: c, Namespace: fmt.Sprintf("t-%s-%04x", name, rand.IntN(1<<16))}
+	e := &Env{T: t, Cluster: c, Namespace: c.Namespace(t, "t-"+name)}
 	e.Client = e.ClientAs(c.Kubeconfig)
-	e.Kubectl("create", "namespace", e.Namespace)
-	t.Cleanup(func() { _, _ = c.Kubectl(context.Background(), "delete", "namespace", e.Namespace, "--wait=false") })
 	return e
 }
 
